@@ -1,0 +1,59 @@
+/*
+ * keys.h — the secp256k1 context, randomness, and the user's key pair.
+ *
+ * One secp256k1 context for the whole process, created and randomized (blinding) once by
+ * nb_secp_init() at start-up. Secret bytes live only inside nb_keys_t and are wiped by
+ * nb_keys_dispose(); no function here ever puts a secret or its input string into a log line or
+ * an error message (errors are codes with fixed texts).
+ */
+#ifndef BRIDGE_KEYS_H
+#define BRIDGE_KEYS_H
+
+#include <secp256k1.h>
+#include <secp256k1_extrakeys.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Create and randomize the process-wide context. Idempotent. 0 or NB_ERANDOM. */
+int nb_secp_init(void);
+/** The context (initializes it on first use if nb_secp_init was not called). */
+const secp256k1_context *nb_secp_ctx(void);
+/** Destroy the context (at exit; tests use it to stay leak-free). */
+void nb_secp_dispose(void);
+
+/** Fill out with n bytes from getrandom(2). 0 or NB_ERANDOM. */
+int nb_random_bytes(void *out, size_t n);
+
+typedef struct {
+    secp256k1_keypair keypair; /* holds the secret */
+    uint8_t seckey[32];
+    uint8_t pubkey[32];    /* BIP-340 x-only public key */
+    char pubkey_hex[65];   /* lowercase hex */
+    char npub[64];         /* npub1… */
+} nb_keys_t;
+
+/** Derive the key pair from 32 secret bytes. 0 or NB_EKEY (zero or >= curve order). */
+int nb_keys_from_secret(nb_keys_t *k, const uint8_t sec[32]);
+/** Parse a secret given as nsec1… or 64 hex digits (surrounding whitespace ignored). 0, NB_EKEY. */
+int nb_keys_parse(nb_keys_t *k, const char *s, size_t len);
+/** A fresh random key pair. 0 or NB_ERANDOM. */
+int nb_keys_generate(nb_keys_t *k);
+/**
+ * Read a secret (nsec or hex, one line) from a file. Refuses a file that group or others can
+ * read or write (NB_EKEYFILE), a missing/unreadable file (NB_EKEYFILE) or bad contents (NB_EKEY).
+ */
+int nb_keys_load_file(nb_keys_t *k, const char *path);
+/** Read the secret from environment variable name. NB_ENOKEY if unset or empty, NB_EKEY if bad. */
+int nb_keys_load_env(nb_keys_t *k, const char *name);
+/** Write the nsec1… form of the secret into out (>= 64 bytes). For `bridge keygen` only. */
+int nb_keys_nsec(const nb_keys_t *k, char *out, size_t outcap);
+/** Wipe every secret byte. The struct may be reused after another from/parse/generate. */
+void nb_keys_dispose(nb_keys_t *k);
+
+/**
+ * Parse a public key given as npub1… or 64 hex digits and check it is a valid x-only key.
+ * 0, NB_EPUBKEY.
+ */
+int nb_pubkey_parse(uint8_t out[32], const char *s, size_t len);
+
+#endif
