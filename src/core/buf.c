@@ -3,6 +3,7 @@
 #include "bridge/err.h"
 #include "bridge/mem.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,7 +31,8 @@ void nb_buf_reset(nb_buf_t *b)
 
 int nb_buf_reserve(nb_buf_t *b, size_t n)
 {
-    if (n > b->max || b->len > b->max - n)
+    /* Written so nothing can wrap: len <= max always holds, and len + n + 1 must fit. */
+    if (n > b->max - b->len || n >= SIZE_MAX - b->len)
         return NB_ETOOBIG;
     size_t need = b->len + n + 1;
     if (need <= b->cap)
@@ -38,7 +40,8 @@ int nb_buf_reserve(nb_buf_t *b, size_t n)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
-    if (cap > b->max + 1)
+    /* max may be SIZE_MAX ("no ceiling"): compare without computing max + 1. */
+    if (cap - 1 > b->max)
         cap = b->max + 1;
     b->data = nb_realloc(b->data, cap);
     b->cap = cap;
