@@ -16,12 +16,15 @@
 
 /** Create and randomize the process-wide context. Idempotent. 0 or NB_ERANDOM. */
 int nb_secp_init(void);
-/** The context (initializes it on first use if nb_secp_init was not called). */
+/**
+ * The context (initializes it on first use if nb_secp_init was not called; aborts if the random
+ * source fails then). Not thread-safe until initialized: call nb_secp_init from the main thread.
+ */
 const secp256k1_context *nb_secp_ctx(void);
 /** Destroy the context (at exit; tests use it to stay leak-free). */
 void nb_secp_dispose(void);
 
-/** Fill out with n bytes from getrandom(2). 0 or NB_ERANDOM. */
+/** Fill out with n bytes from getrandom(2) (retries partial reads and EINTR). 0 or NB_ERANDOM. */
 int nb_random_bytes(void *out, size_t n);
 
 typedef struct {
@@ -32,7 +35,12 @@ typedef struct {
     char npub[64];         /* npub1… */
 } nb_keys_t;
 
-/** Derive the key pair from 32 secret bytes. 0 or NB_EKEY (zero or >= curve order). */
+/*
+ * The functions below that fill k leave it all zero when they fail: it never holds half a key or
+ * the previous one.
+ */
+
+/** Derive the key pair from 32 secret bytes (sec may be k->seckey). 0 or NB_EKEY (zero or >= curve order). */
 int nb_keys_from_secret(nb_keys_t *k, const uint8_t sec[32]);
 /** Parse a secret given as nsec1… or 64 hex digits (surrounding whitespace ignored). 0, NB_EKEY. */
 int nb_keys_parse(nb_keys_t *k, const char *s, size_t len);
@@ -40,7 +48,8 @@ int nb_keys_parse(nb_keys_t *k, const char *s, size_t len);
 int nb_keys_generate(nb_keys_t *k);
 /**
  * Read a secret (nsec or hex, one line) from a file. Refuses a file that group or others can
- * read or write (NB_EKEYFILE), a missing/unreadable file (NB_EKEYFILE) or bad contents (NB_EKEY).
+ * read or write (NB_EKEYFILE), a missing/unreadable file or one that is not a regular file (NB_EKEYFILE),
+ * bad contents or a file over 512 bytes (NB_EKEY). Symbolic links are followed (the target is checked).
  */
 int nb_keys_load_file(nb_keys_t *k, const char *path);
 /** Read the secret from environment variable name. NB_ENOKEY if unset or empty, NB_EKEY if bad. */
@@ -51,8 +60,8 @@ int nb_keys_nsec(const nb_keys_t *k, char *out, size_t outcap);
 void nb_keys_dispose(nb_keys_t *k);
 
 /**
- * Parse a public key given as npub1… or 64 hex digits and check it is a valid x-only key.
- * 0, NB_EPUBKEY.
+ * Parse a public key given as npub1… or 64 hex digits (either case; no whitespace trimming) and
+ * check it is a valid x-only key. 0, NB_EPUBKEY.
  */
 int nb_pubkey_parse(uint8_t out[32], const char *s, size_t len);
 
