@@ -1,0 +1,135 @@
+/*
+ * turn.h — one conversational turn: the agent's events in, answer text out.
+ *
+ * This is PROTOCOL.md "One turn, step by step", steps 4 and 5, as pure logic (no I/O, no
+ * clock): the session feeds it every verified event of the thread subscription (after EOSE)
+ * with the current time, arms a timer for nb_turn_deadline(), and calls nb_turn_tick() when it
+ * fires. The turn calls back with text to send (already ordered, deduplicated, retried-text
+ * skipped, repaired from kind:1 content, steps separated by "\n\n") and, once, with the end.
+ *
+ * Which events count: only the target agent's 24135 deltas / kind:1s (and legacy 21111/1111) in
+ * this thread (root == the thread root, or reply e-tag == our message id); crash notices and
+ * activity (24133) only from the project's backend key(s); everything else is ignored and
+ * counted. The first-event / idle / total timeouts are the session's, not the turn's.
+ *
+ * Callbacks run synchronously from nb_turn_on_event / nb_turn_tick. on_end is called at most
+ * once; after it the turn ignores further input. The turn may be disposed from inside on_end.
+ */
+#ifndef BRIDGE_TURN_H
+#define BRIDGE_TURN_H
+
+#include "bridge/buf.h"
+#include "bridge/event.h"
+#include "bridge/openai.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NB_TURN_MAX_BACKENDS 4
+#define NB_TURN_MAX_PENDING 256 /* out-of-order deltas held per step */
+
+typedef enum {
+    NB_TURN_END_COMPLETED = 1, /* the agent's completion (status completed, p = us) */
+    NB_TURN_END_ERROR,         /* an ["error",…] event or a backend crash notice */
+    NB_TURN_END_ASK,           /* the agent asked the user a question (text already sent) */
+    NB_TURN_END_IDLE,          /* the agent stopped working without a completion (fallback) */
+} nb_turn_end_kind_t;
+
+typedef struct {
+    nb_turn_end_kind_t kind;
+    bool has_usage;
+    nb_usage_t usage;
+    const char *error; /* ERROR: the agent's / backend's message (borrowed for the call) */
+    size_t error_len;
+    uint8_t ask_id[32];    /* ASK: the ask event's id (the root an answer must use) */
+    uint8_t ask_agent[32]; /* ASK: who asked (the p of an answer) */
+} nb_turn_end_t;
+
+typedef struct {
+    /** Answer text to send, in order. p is borrowed for the call. */
+    void (*on_text)(void *ud, const char *p, size_t len);
+    /** A status line (stream-seq 0, e.g. "retrying in 10 s…"): never answer text. May be NULL. */
+    void (*on_status)(void *ud, const char *p, size_t len);
+    /** The end of the turn (exactly once). */
+    void (*on_end)(void *ud, const nb_turn_end_t *end);
+} nb_turn_cb_t;
+
+typedef struct {
+    uint8_t agent[32];  /* the target agent */
+    uint8_t user[32];   /* our pubkey: the p of a completion to us */
+    uint8_t root[32];   /* the thread's root id */
+    uint8_t msg_id[32]; /* our kind:1 (the trigger) */
+    uint8_t backends[NB_TURN_MAX_BACKENDS][32]; /* trusted for crash notices and activity */
+    size_t n_backends;
+    uint32_t gap_hold_ms;   /* wait this long for a missing delta; default 500 */
+    uint32_t idle_grace_ms; /* after the agent stops working with no completion; default 3,000 */
+} nb_turn_config_t;
+
+typedef struct {
+    int64_t seq;
+    char *text;
+    size_t len;
+} nb_turn_pending_t;
+
+/** Counters the session reports in metrics. */
+typedef struct {
+    uint64_t deltas;       /* deltas accepted */
+    uint64_t dropped_late; /* deltas of an already closed step */
+    uint64_t duplicates;   /* deltas with an already seen seq */
+    uint64_t gaps_skipped; /* missing deltas given up on */
+    uint64_t retries;      /* step restarts (seq 1 again, same llm-ral) */
+    uint64_t repaired;     /* steps completed from kind:1 content */
+    uint64_t mismatches;   /* steps whose streamed text was not a prefix of the kind:1 */
+    uint64_t wrong_author; /* events from keys that may not speak in this turn */
+    uint64_t wrong_thread; /* the agent's events for another thread */
+    uint64_t agent_events; /* events of the target agent that counted */
+} nb_turn_stats_t;
+
+typedef struct {
+    nb_turn_config_t cfg;
+    nb_turn_cb_t cb;
+    void *ud;
+    bool ended;
+    /* the current step */
+    bool step_open;
+    int64_t step_ral;
+    int64_t next_seq;
+    int64_t max_seq_seen;
+    nb_buf_t step_sent; /* what was sent for this step */
+    bool retrying;
+    nb_buf_t attempt;   /* the retried attempt's text so far */
+    size_t attempt_upto;
+    nb_turn_pending_t pending[NB_TURN_MAX_PENDING];
+    size_t n_pending;
+    uint64_t gap_deadline; /* 0: none */
+    /* across steps */
+    bool acp;         /* one never-resetting counter (ACP agents, legacy 21111) */
+    bool any_closed;  /* a kind:1 of the agent closed a step */
+    int64_t closed_last_seq;
+    bool emitted_any; /* some text was sent in this turn */
+    /* run tracking */
+    bool agent_working;
+    bool delegate_pending;
+    uint64_t idle_deadline; /* 0: none */
+    bool ask_pending;
+    uint8_t ask_id[32];
+    nb_buf_t ask_text;
+    nb_turn_stats_t stats;
+} nb_turn_t;
+
+void nb_turn_config_defaults(nb_turn_config_t *c);
+/** Start a turn (cfg and cb copied; ud borrowed). */
+void nb_turn_init(nb_turn_t *t, const nb_turn_config_t *cfg, const nb_turn_cb_t *cb, void *ud);
+void nb_turn_dispose(nb_turn_t *t);
+/** Feed one verified event of the thread subscription. now_ms: a monotonic clock. */
+void nb_turn_on_event(nb_turn_t *t, const nb_event_t *ev, uint64_t now_ms);
+/** The earliest time nb_turn_tick has work to do, or 0 for none. */
+uint64_t nb_turn_deadline(const nb_turn_t *t);
+/** Run what is due at now_ms (give up on a gap, finish after the idle grace). */
+void nb_turn_tick(nb_turn_t *t, uint64_t now_ms);
+/** The agent went quiet without any signal (e.g. the session's idle timer fired while text
+ *  is held back): send what is held, close the step. Does not end the turn. */
+void nb_turn_flush(nb_turn_t *t);
+
+#endif
