@@ -51,8 +51,8 @@ static const struct {
     const char *name;
     nb_chat_role_t role;
 } roles[] = {
-    {"system", NB_ROLE_SYSTEM}, {"developer", NB_ROLE_DEVELOPER}, {"user", NB_ROLE_USER},
-    {"assistant", NB_ROLE_ASSISTANT}, {"tool", NB_ROLE_TOOL}, {"function", NB_ROLE_FUNCTION},
+    {"system", NB_ROLE_SYSTEM},       {"developer", NB_ROLE_DEVELOPER}, {"user", NB_ROLE_USER},
+    {"assistant", NB_ROLE_ASSISTANT}, {"tool", NB_ROLE_TOOL},           {"function", NB_ROLE_FUNCTION},
 };
 
 /* content: a string, null (assistant tool calls), or an array of parts of which the "text" ones
@@ -62,10 +62,11 @@ static int parse_content(nb_buf_t *text, const char *s, const nb_json_tok_t *tok
 {
     char param[64];
     snprintf(param, sizeof(param), "messages[%zu].content", i);
-    if (toks[v].type == NB_JSON_NULL)
-        return 0;
+    if (toks[v].type == NB_JSON_NULL) return 0;
     if (toks[v].type == NB_JSON_STRING)
-        return nb_json_string(text, s, &toks[v]) == 0 ? 0 : invalid(err, NB_ETOOBIG, param, "messages are too long");
+        return nb_json_string(text, s, &toks[v]) == 0
+                   ? 0
+                   : invalid(err, NB_ETOOBIG, param, "messages are too long");
     if (toks[v].type != NB_JSON_ARRAY)
         return invalid(err, NB_EINVAL, param, "content must be a string or an array of content parts");
     uint32_t p = v + 1;
@@ -76,8 +77,7 @@ static int parse_content(nb_buf_t *text, const char *s, const nb_json_tok_t *tok
         uint32_t ty = nb_json_obj_get(s, toks, p, "type");
         if (ty == 0 || toks[ty].type != NB_JSON_STRING)
             return invalid(err, NB_EINVAL, param, "each content part must be an object with a \"type\"");
-        if (!nb_json_str_eq(s, &toks[ty], "text"))
-            continue;
+        if (!nb_json_str_eq(s, &toks[ty], "text")) continue;
         uint32_t tx = nb_json_obj_get(s, toks, p, "text");
         if (tx == 0 || toks[tx].type != NB_JSON_STRING)
             return invalid(err, NB_EINVAL, param, "a text content part needs a string \"text\"");
@@ -95,8 +95,7 @@ static int parse_messages(nb_chat_req_t *req, const char *s, const nb_json_tok_t
         return invalid(err, NB_EINVAL, "messages", "'messages' must be an array");
     if (toks[arr].size == 0)
         return invalid(err, NB_EINVAL, "messages", "'messages' must contain at least one message");
-    if (toks[arr].size > lim->max_messages)
-        return invalid(err, NB_ETOOBIG, "messages", "too many messages");
+    if (toks[arr].size > lim->max_messages) return invalid(err, NB_ETOOBIG, "messages", "too many messages");
     req->messages = nb_calloc(toks[arr].size, sizeof(*req->messages));
     nb_buf_t text;
     nb_buf_init(&text, lim->max_text);
@@ -108,7 +107,8 @@ static int parse_messages(nb_chat_req_t *req, const char *s, const nb_json_tok_t
         char param[64];
         if (toks[m].type != NB_JSON_OBJECT) {
             snprintf(param, sizeof(param), "messages[%u]", i);
-            r = invalid(err, NB_EINVAL, param, "each message must be an object with \"role\" and \"content\"");
+            r = invalid(err, NB_EINVAL, param,
+                        "each message must be an object with \"role\" and \"content\"");
             goto out;
         }
         uint32_t ro = nb_json_obj_get(s, toks, m, "role");
@@ -119,8 +119,7 @@ static int parse_messages(nb_chat_req_t *req, const char *s, const nb_json_tok_t
         }
         nb_chat_role_t role = 0;
         for (size_t k = 0; k < sizeof(roles) / sizeof(roles[0]); k++)
-            if (nb_json_str_eq(s, &toks[ro], roles[k].name))
-                role = roles[k].role;
+            if (nb_json_str_eq(s, &toks[ro], roles[k].name)) role = roles[k].role;
         if (role == 0) {
             r = invalid(err, NB_EINVAL, param,
                         "unknown role (expected system, developer, user, assistant or tool)");
@@ -129,8 +128,7 @@ static int parse_messages(nb_chat_req_t *req, const char *s, const nb_json_tok_t
         uint32_t co = nb_json_obj_get(s, toks, m, "content");
         nb_buf_reset(&text);
         text.max = lim->max_text - used;
-        if (co != 0 && (r = parse_content(&text, s, toks, co, i, err)) != 0)
-            goto out;
+        if (co != 0 && (r = parse_content(&text, s, toks, co, i, err)) != 0) goto out;
         if (co == 0 && role != NB_ROLE_ASSISTANT) {
             snprintf(param, sizeof(param), "messages[%u].content", i);
             r = invalid(err, NB_EINVAL, param, "each message needs \"content\"");
@@ -167,8 +165,7 @@ int nb_chat_req_parse(nb_chat_req_t *req, const char *body, size_t len, const nb
                       nb_api_error_t *err)
 {
     static const nb_chat_limits_t defaults = {1000, 1024 * 1024};
-    if (lim == NULL)
-        lim = &defaults;
+    if (lim == NULL) lim = &defaults;
     memset(req, 0, sizeof(*req));
     req->max_tokens = -1;
     /* A token needs at least one byte of input plus a separator for all but the first. */
@@ -187,7 +184,8 @@ int nb_chat_req_parse(nb_chat_req_t *req, const char *body, size_t len, const nb
     }
     uint32_t v = nb_json_obj_get(body, toks, 0, "model");
     if (v == 0 || toks[v].type != NB_JSON_STRING) {
-        r = invalid(err, NB_EINVAL, "model", v ? "'model' must be a string" : "'model' is a required property");
+        r = invalid(err, NB_EINVAL, "model",
+                    v ? "'model' must be a string" : "'model' is a required property");
         goto out;
     }
     nb_buf_t model;
@@ -225,8 +223,7 @@ int nb_chat_req_parse(nb_chat_req_t *req, const char *body, size_t len, const nb
     for (size_t i = 0; i < 2; i++) {
         v = nb_json_obj_get(body, toks, 0, token_fields[i]);
         int64_t x;
-        if (v == 0 || toks[v].type == NB_JSON_NULL)
-            continue;
+        if (v == 0 || toks[v].type == NB_JSON_NULL) continue;
         if (toks[v].type != NB_JSON_NUMBER || nb_json_int64(body, &toks[v], &x) != 0 || x < 1) {
             r = invalid(err, NB_EINVAL, token_fields[i], "must be a positive integer");
             goto out;
@@ -240,10 +237,8 @@ int nb_chat_req_parse(nb_chat_req_t *req, const char *body, size_t len, const nb
     }
     r = parse_messages(req, body, toks, v, lim, err);
 out:
-    if (toks != stack)
-        nb_free(toks);
-    if (r != 0)
-        nb_chat_req_dispose(req);
+    if (toks != stack) nb_free(toks);
+    if (r != 0) nb_chat_req_dispose(req);
     return r;
 }
 
@@ -253,8 +248,9 @@ static int chunk_head(nb_buf_t *out, const nb_chunk_ctx_t *c)
 {
     int r = nb_buf_appends(out, "data: {\"id\":");
     r = r ? r : nb_json_write_string(out, c->id, strlen(c->id));
-    r = r ? r : nb_buf_appendf(out, ",\"object\":\"chat.completion.chunk\",\"created\":%" PRId64 ",\"model\":",
-                               c->created);
+    r = r ? r
+          : nb_buf_appendf(
+                out, ",\"object\":\"chat.completion.chunk\",\"created\":%" PRId64 ",\"model\":", c->created);
     r = r ? r : nb_json_write_string(out, c->model, strlen(c->model));
     return r;
 }
@@ -265,24 +261,24 @@ static int chunk_tail(nb_buf_t *out, const nb_chunk_ctx_t *c)
 }
 
 /* Build into out atomically: on failure out keeps its old length. */
-#define ATOMIC(out, expr)                                                                          \
-    do {                                                                                           \
-        size_t mark_ = (out)->len;                                                                 \
-        int r_ = (expr);                                                                           \
-        if (r_ != 0) {                                                                             \
-            (out)->len = mark_;                                                                    \
-            if ((out)->data)                                                                       \
-                (out)->data[mark_] = '\0';                                                         \
-        }                                                                                          \
-        return r_;                                                                                 \
+#define ATOMIC(out, expr)                                                                                    \
+    do {                                                                                                     \
+        size_t mark_ = (out)->len;                                                                           \
+        int r_ = (expr);                                                                                     \
+        if (r_ != 0) {                                                                                       \
+            (out)->len = mark_;                                                                              \
+            if ((out)->data) (out)->data[mark_] = '\0';                                                      \
+        }                                                                                                    \
+        return r_;                                                                                           \
     } while (0)
 
 static int role_chunk(nb_buf_t *out, const nb_chunk_ctx_t *c)
 {
     int r = chunk_head(out, c);
     r = r ? r
-          : nb_buf_appends(out, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                                "\"logprobs\":null,\"finish_reason\":null}]");
+          : nb_buf_appends(out,
+                           ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                           "\"logprobs\":null,\"finish_reason\":null}]");
     return r ? r : chunk_tail(out, c);
 }
 
@@ -308,7 +304,9 @@ int nb_oai_chunk_content(nb_buf_t *out, const nb_chunk_ctx_t *c, const char *tex
 static int finish_chunk(nb_buf_t *out, const nb_chunk_ctx_t *c, const char *reason)
 {
     int r = chunk_head(out, c);
-    r = r ? r : nb_buf_appends(out, ",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":");
+    r = r ? r
+          : nb_buf_appends(out,
+                           ",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":");
     r = r ? r : nb_json_write_string(out, reason, strlen(reason));
     r = r ? r : nb_buf_appends(out, "}]");
     return r ? r : chunk_tail(out, c);
@@ -321,9 +319,9 @@ int nb_oai_chunk_finish(nb_buf_t *out, const nb_chunk_ctx_t *c, const char *fini
 
 static int usage_json(nb_buf_t *out, const nb_usage_t *u)
 {
-    return nb_buf_appendf(out, "{\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
-                               ",\"total_tokens\":%" PRId64 "}",
-                          u->prompt_tokens, u->completion_tokens, u->total_tokens);
+    return nb_buf_appendf(
+        out, "{\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64 ",\"total_tokens\":%" PRId64 "}",
+        u->prompt_tokens, u->completion_tokens, u->total_tokens);
 }
 
 static int usage_chunk(nb_buf_t *out, const nb_chunk_ctx_t *c, const nb_usage_t *u)
@@ -344,9 +342,13 @@ static int error_obj(nb_buf_t *out, const nb_api_error_t *e)
     int r = nb_buf_appends(out, "{\"error\":{\"message\":");
     r = r ? r : nb_json_write_string(out, e->message, strlen(e->message));
     r = r ? r : nb_buf_appends(out, ",\"type\":");
-    r = r ? r : nb_json_write_string(out, e->type ? e->type : "server_error", strlen(e->type ? e->type : "server_error"));
+    r = r ? r
+          : nb_json_write_string(out, e->type ? e->type : "server_error",
+                                 strlen(e->type ? e->type : "server_error"));
     r = r ? r : nb_buf_appends(out, ",\"param\":");
-    r = r ? r : (e->param[0] ? nb_json_write_string(out, e->param, strlen(e->param)) : nb_buf_appends(out, "null"));
+    r = r ? r
+          : (e->param[0] ? nb_json_write_string(out, e->param, strlen(e->param))
+                         : nb_buf_appends(out, "null"));
     r = r ? r : nb_buf_appends(out, ",\"code\":");
     r = r ? r : (e->code ? nb_json_write_string(out, e->code, strlen(e->code)) : nb_buf_appends(out, "null"));
     return r ? r : nb_buf_appends(out, "}}");
@@ -374,21 +376,29 @@ int nb_oai_error_json(nb_buf_t *out, const nb_api_error_t *e)
     ATOMIC(out, error_obj(out, e));
 }
 
-static int completion(nb_buf_t *out, const nb_chunk_ctx_t *c, const char *text, size_t len, const nb_usage_t *u)
+static int completion(nb_buf_t *out, const nb_chunk_ctx_t *c, const char *text, size_t len,
+                      const nb_usage_t *u)
 {
     static const nb_usage_t zero = {0, 0, 0};
     int r = nb_buf_appends(out, "{\"id\":");
     r = r ? r : nb_json_write_string(out, c->id, strlen(c->id));
-    r = r ? r : nb_buf_appendf(out, ",\"object\":\"chat.completion\",\"created\":%" PRId64 ",\"model\":", c->created);
+    r = r ? r
+          : nb_buf_appendf(out,
+                           ",\"object\":\"chat.completion\",\"created\":%" PRId64 ",\"model\":", c->created);
     r = r ? r : nb_json_write_string(out, c->model, strlen(c->model));
-    r = r ? r : nb_buf_appends(out, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    r = r ? r
+          : nb_buf_appends(out,
+                           ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
     r = r ? r : nb_json_write_string(out, text, len);
-    r = r ? r : nb_buf_appends(out, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":");
+    r = r ? r
+          : nb_buf_appends(out,
+                           ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":");
     r = r ? r : usage_json(out, u ? u : &zero);
     return r ? r : nb_buf_appends(out, "}");
 }
 
-int nb_oai_completion(nb_buf_t *out, const nb_chunk_ctx_t *c, const char *text, size_t len, const nb_usage_t *u)
+int nb_oai_completion(nb_buf_t *out, const nb_chunk_ctx_t *c, const char *text, size_t len,
+                      const nb_usage_t *u)
 {
     ATOMIC(out, completion(out, c, text, len, u));
 }
@@ -399,7 +409,8 @@ static int models(nb_buf_t *out, const char *const *ids, size_t n, int64_t creat
     for (size_t i = 0; r == 0 && i < n; i++) {
         r = nb_buf_appends(out, i ? ",{\"id\":" : "{\"id\":");
         r = r ? r : nb_json_write_string(out, ids[i], strlen(ids[i]));
-        r = r ? r : nb_buf_appendf(out, ",\"object\":\"model\",\"created\":%" PRId64 ",\"owned_by\":", created);
+        r = r ? r
+              : nb_buf_appendf(out, ",\"object\":\"model\",\"created\":%" PRId64 ",\"owned_by\":", created);
         r = r ? r : nb_json_write_string(out, owned_by, strlen(owned_by));
         r = r ? r : nb_buf_appendc(out, '}');
     }
