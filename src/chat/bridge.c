@@ -1,0 +1,238 @@
+/*
+ * bridge.c — the service: routes (chat → session.c; models, health, metrics here), the
+ * conversation store, and graceful shutdown.
+ */
+#include "bridge_internal.h"
+
+#include "bridge/err.h"
+#include "bridge/hex.h"
+#include "bridge/log.h"
+#include "bridge/mem.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void nb_bridge_config_defaults(nb_bridge_config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->first_event_timeout_ms = 60000;
+    c->idle_timeout_ms = 120000;
+    c->turn_timeout_ms = 900000;
+    c->boot_timeout_ms = 30000;
+    c->startup_grace_ms = 35000;
+    c->relay_wait_ms = 2000;
+    c->eose_timeout_ms = 3000;
+    c->limits.max_messages = 1000;
+    c->limits.max_text = 1024 * 1024;
+    c->max_sessions = 10000;
+    c->history_transcript = true;
+}
+
+static void on_dir_change(void *ud)
+{
+    nb_bridge_poke(ud);
+}
+
+nb_bridge_t *nb_bridge_create(uv_loop_t *loop, nb_pool_t *pool, nb_tenex_dir_t *dir, const nb_bridge_config_t *c)
+{
+    nb_bridge_t *b = nb_calloc(1, sizeof(*b));
+    b->loop = loop;
+    b->pool = pool;
+    b->dir = dir;
+    b->cfg = *c;
+    if (c->n_backends > 0) {
+        b->backends = nb_malloc(c->n_backends * 32);
+        memcpy(b->backends, c->backends, c->n_backends * 32);
+        b->cfg.backends = (const uint8_t(*)[32])b->backends;
+    }
+    b->convo = nb_convo_create(0, 0);
+    b->started_ms = uv_now(loop);
+    b->started_s = time(NULL);
+    nb_tenex_dir_on_change(dir, on_dir_change, b);
+    return b;
+}
+
+void nb_bridge_poke(nb_bridge_t *b)
+{
+    /* A session may close while poked (an error answer): take the next one first. */
+    for (nb_session_t *s = b->sessions, *next; s != NULL; s = next) {
+        next = nb_session_next(s);
+        nb_session_poke(s);
+    }
+}
+
+void nb_bridge_shutdown(nb_bridge_t *b)
+{
+    b->shutting_down = true;
+    for (nb_session_t *s = b->sessions, *next; s != NULL; s = next) {
+        next = nb_session_next(s);
+        nb_session_abort(s, "the server is shutting down");
+    }
+}
+
+size_t nb_bridge_sessions(const nb_bridge_t *b)
+{
+    return b->n_sessions;
+}
+
+void nb_bridge_destroy(nb_bridge_t *b)
+{
+    if (b == NULL)
+        return;
+    nb_tenex_dir_on_change(b->dir, NULL, NULL);
+    nb_convo_destroy(b->convo);
+    nb_free(b->backends);
+    nb_free(b);
+}
+
+/* ---- routes ------------------------------------------------------------------------------ */
+
+static void route_chat(void *ud, nb_http_req_t *r, const char *dtag, const char *body, size_t len)
+{
+    nb_session_start(ud, r, dtag, body, len);
+}
+
+static void respond_buf(nb_http_req_t *r, int status, nb_buf_t *b)
+{
+    nb_http_respond_json(r, status, b->data ? b->data : "", b->len);
+    nb_buf_dispose(b);
+}
+
+static void route_models(void *ud, nb_http_req_t *r, const char *dtag)
+{
+    nb_bridge_t *b = ud;
+    nb_buf_t out;
+    nb_buf_init(&out, 16 * 1024 * 1024);
+    size_t n = 0, cap = 16;
+    char **ids = nb_malloc(cap * sizeof(*ids));
+    char name[NB_TENEX_MAX_SLUG + 1];
+    if (dtag != NULL) {
+        const nb_tenex_project_t *p = nb_tenex_dir_project(b->dir, dtag);
+        if (p == NULL) {
+            nb_api_error_t e;
+            nb_api_error_set(&e, 404, "invalid_request_error", "project_not_found", NULL,
+                             "no TENEX project '%s' is known for this owner", dtag);
+            nb_free(ids);
+            nb_http_respond_error(r, &e);
+            return;
+        }
+        for (size_t i = 0; i < p->n_agents; i++) {
+            if (n == cap)
+                ids = nb_realloc(ids, (cap *= 2) * sizeof(*ids));
+            ids[n++] = nb_strdup(nb_tenex_agent_name(&p->agents[i], name));
+        }
+    } else {
+        /* every project as "<dtag>" (its PM) and "<dtag>/<slug>" for each agent */
+        for (size_t k = 0; k < nb_tenex_dir_project_count(b->dir); k++) {
+            const nb_tenex_project_t *p = nb_tenex_dir_project_at(b->dir, k);
+            for (size_t i = 0; i <= p->n_agents; i++) {
+                if (n == cap)
+                    ids = nb_realloc(ids, (cap *= 2) * sizeof(*ids));
+                nb_buf_t id;
+                nb_buf_init(&id, 1024);
+                nb_buf_appends(&id, p->dtag);
+                if (i > 0)
+                    nb_buf_appendf(&id, "/%s", nb_tenex_agent_name(&p->agents[i - 1], name));
+                ids[n++] = nb_buf_steal(&id, NULL);
+            }
+        }
+    }
+    nb_oai_models(&out, (const char *const *)ids, n, b->started_s, "tenex");
+    for (size_t i = 0; i < n; i++)
+        nb_free(ids[i]);
+    nb_free(ids);
+    respond_buf(r, 200, &out);
+}
+
+static void route_health(void *ud, nb_http_req_t *r)
+{
+    nb_bridge_t *b = ud;
+    int64_t now = time(NULL);
+    nb_pool_stats_t ps;
+    nb_pool_stats(b->pool, &ps);
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "status", ps.relays_open > 0 ? "ok" : "degraded");
+    cJSON_AddNumberToObject(root, "uptime_s", (double)(now - b->started_s));
+    cJSON_AddNumberToObject(root, "streams_open", (double)b->n_streams);
+    cJSON_AddNumberToObject(root, "requests_open", (double)b->n_sessions);
+    cJSON_AddNumberToObject(root, "subscriptions_open", (double)ps.subs_open);
+    cJSON *relays = cJSON_AddArrayToObject(root, "relays");
+    for (size_t i = 0; i < nb_pool_relay_count(b->pool); i++) {
+        nb_relay_info_t info;
+        if (nb_pool_relay_info(b->pool, i, &info) != 0)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "url", info.url);
+        cJSON_AddStringToObject(o, "state", nb_relay_state_name(info.state));
+        cJSON_AddNumberToObject(o, "since_ms", (double)info.since_ms);
+        cJSON_AddStringToObject(o, "last_error", info.last_error ? info.last_error : "");
+        cJSON_AddBoolToObject(o, "authenticated", info.authenticated);
+        cJSON_AddNumberToObject(o, "reconnects", (double)info.reconnects);
+        cJSON_AddItemToArray(relays, o);
+    }
+    int64_t seen = nb_tenex_dir_backend_seen(b->dir);
+    cJSON_AddBoolToObject(root, "projects_loaded", nb_tenex_dir_projects_loaded(b->dir));
+    cJSON_AddBoolToObject(root, "backend_online", seen > 0 && now - seen < NB_TENEX_ONLINE_SECS);
+    cJSON *projects = cJSON_AddArrayToObject(root, "projects");
+    char name[NB_TENEX_MAX_SLUG + 1];
+    for (size_t k = 0; k < nb_tenex_dir_project_count(b->dir); k++) {
+        const nb_tenex_project_t *p = nb_tenex_dir_project_at(b->dir, k);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "dtag", p->dtag);
+        cJSON_AddStringToObject(o, "title", p->title);
+        cJSON_AddBoolToObject(o, "online", nb_tenex_project_online(p, now));
+        cJSON *agents = cJSON_AddArrayToObject(o, "agents");
+        for (size_t i = 0; i < p->n_agents; i++)
+            cJSON_AddItemToArray(agents, cJSON_CreateString(nb_tenex_agent_name(&p->agents[i], name)));
+        cJSON_AddItemToArray(projects, o);
+    }
+    char *json = cJSON_PrintUnformatted(root);
+    nb_http_respond_json(r, 200, json, strlen(json));
+    cJSON_free(json);
+    cJSON_Delete(root);
+}
+
+static void route_metrics(void *ud, nb_http_req_t *r)
+{
+    nb_bridge_t *b = ud;
+    nb_pool_stats_t ps;
+    nb_pool_stats(b->pool, &ps);
+    const nb_bridge_counters_t *c = &b->counters;
+    nb_buf_t out;
+    nb_buf_init(&out, 1 << 20);
+#define GAUGE(name, help, v)                                                                       \
+    nb_buf_appendf(&out, "# HELP " name " " help "\n# TYPE " name " gauge\n" name " %" PRIu64 "\n", (uint64_t)(v))
+#define COUNTER(name, help, v)                                                                     \
+    nb_buf_appendf(&out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n", (uint64_t)(v))
+    GAUGE("bridge_streams_open", "SSE responses open.", b->n_streams);
+    GAUGE("bridge_requests_open", "Chat requests being answered.", b->n_sessions);
+    GAUGE("bridge_subscriptions_open", "Relay subscriptions open.", ps.subs_open);
+    GAUGE("bridge_relays_open", "Relays connected.", ps.relays_open);
+    COUNTER("bridge_chat_requests_total", "Chat completion requests.", c->requests);
+    COUNTER("bridge_chat_completed_total", "Turns that ended normally.", c->completed);
+    COUNTER("bridge_chat_errors_total", "Turns that ended in an error (not timeouts).", c->errors);
+    COUNTER("bridge_chat_timeouts_total", "Turns that timed out.", c->timeouts);
+    COUNTER("bridge_chat_client_gone_total", "Clients that went away before the end.", c->client_gone);
+    COUNTER("bridge_chunks_total", "Content chunks sent.", c->chunks);
+    COUNTER("bridge_boot_requests_total", "Boot requests (kind 24000) sent.", c->boots);
+    COUNTER("bridge_relay_events_total", "EVENT messages received from relays.", ps.events);
+    COUNTER("bridge_relay_events_invalid_total", "Events with a bad id or signature.", ps.invalid);
+    COUNTER("bridge_relay_events_duplicate_total", "Events already delivered.", ps.duplicate);
+    COUNTER("bridge_relay_events_unwanted_total", "Events no subscription wanted.", ps.unwanted);
+    COUNTER("bridge_publish_ok_total", "Publishes a relay accepted.", ps.publish_ok);
+    COUNTER("bridge_publish_failed_total", "Publishes no relay accepted.", ps.publish_failed);
+#undef GAUGE
+#undef COUNTER
+    nb_http_respond(r, 200, "text/plain; version=0.0.4", out.data, out.len);
+    nb_buf_dispose(&out);
+}
+
+static const nb_http_routes_t routes = {route_chat, route_models, route_health, route_metrics};
+
+const nb_http_routes_t *nb_bridge_routes(void)
+{
+    return &routes;
+}

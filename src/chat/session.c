@@ -1,0 +1,756 @@
+/*
+ * session.c — one chat completion request, from the parsed body to the last byte.
+ *
+ *   RESOLVE ──▶ EOSE ──▶ PUBLISH ──▶ STREAM ──▶ (closed)
+ *      │ waits for: the directory, the first status period, a lazy boot, a relay
+ *      └──────────────── any error before the first byte: an HTTP error; after it: SSE error
+ *
+ * One uv_timer per session serves every deadline (the earliest one is armed). The session is
+ * freed from the timer's close callback, so no callback can reach freed memory.
+ */
+#include "bridge_internal.h"
+
+#include "bridge/err.h"
+#include "bridge/hex.h"
+#include "bridge/log.h"
+#include "bridge/mem.h"
+#include "bridge/nip19.h"
+#include "bridge/tenex_tags.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define TEXT_CAP (16u * 1024 * 1024)
+#define POLL_MS 100
+
+typedef enum { ST_RESOLVE = 1, ST_EOSE, ST_PUBLISH, ST_STREAM, ST_DONE } state_t;
+
+struct nb_session {
+    nb_bridge_t *b;
+    nb_session_t *prev, *next;
+    nb_http_req_t *req; /* NULL once answered or gone */
+    uv_timer_t *timer;
+    state_t state;
+    bool closing;
+    bool streaming; /* SSE headers started */
+    bool cut;       /* the server cut a slow reader: write nothing more */
+    char *dtag;     /* NULL on the global route */
+    nb_chat_req_t chat;
+    /* resolution */
+    char coord[160];
+    char slug[NB_TENEX_MAX_SLUG + 1];
+    uint8_t agent[32];
+    bool continued; /* a follow-up in a known thread */
+    nb_convo_entry_t prior;
+    bool boot_sent;
+    uint64_t resolve_deadline; /* uv ms; 0 = none */
+    const char *waiting_for;   /* for the 503 message */
+    /* the turn */
+    nb_event_t msg;
+    uint8_t root[32];
+    nb_sub_t *sub;
+    nb_pub_t *pub;
+    nb_turn_t turn;
+    bool turn_started;
+    uint64_t started_ms, published_ms, last_event_ms;
+    uint64_t eose_deadline;
+    nb_buf_t text; /* everything sent as content (for non-streaming and the conversation key) */
+    nb_buf_t scratch;
+    char id[48]; /* chatcmpl-… */
+    int64_t created;
+};
+
+nb_session_t *nb_session_next(nb_session_t *s)
+{
+    return s->next;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    nb_session_t *s = h->data;
+    nb_free(h);
+    if (s->turn_started)
+        nb_turn_dispose(&s->turn);
+    nb_event_dispose(&s->msg);
+    nb_chat_req_dispose(&s->chat);
+    nb_buf_dispose(&s->text);
+    nb_buf_dispose(&s->scratch);
+    nb_free(s->dtag);
+    nb_free(s);
+}
+
+static void session_close(nb_session_t *s)
+{
+    if (s->closing)
+        return;
+    s->closing = true;
+    s->state = ST_DONE;
+    nb_bridge_t *b = s->b;
+    if (s->sub) {
+        nb_sub_release(s->sub);
+        s->sub = NULL;
+    }
+    if (s->pub) {
+        nb_pub_cancel(s->pub);
+        s->pub = NULL;
+    }
+    if (s->streaming)
+        b->n_streams--;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        b->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    b->n_sessions--;
+    uv_timer_stop(s->timer);
+    uv_close((uv_handle_t *)s->timer, on_timer_closed);
+}
+
+static void on_gone(void *ud)
+{
+    nb_session_t *s = ud;
+    s->req = NULL;
+    s->b->counters.client_gone++;
+    NB_DEBUG("chat %s: client went away", s->id);
+    session_close(s);
+}
+
+/* The one place a session turns an error into a response. */
+static void fail(nb_session_t *s, const nb_api_error_t *e)
+{
+    nb_bridge_t *b = s->b;
+    if (e->status == 504)
+        b->counters.timeouts++;
+    else
+        b->counters.errors++;
+    if (s->req != NULL) {
+        if (s->streaming) {
+            if (!s->cut) {
+                nb_buf_reset(&s->scratch);
+                nb_oai_sse_error(&s->scratch, e);
+                nb_oai_sse_done(&s->scratch);
+                nb_http_sse_write(s->req, s->scratch.data, s->scratch.len);
+            }
+            nb_http_sse_end(s->req);
+        } else {
+            nb_http_respond_error(s->req, e);
+        }
+        s->req = NULL;
+    }
+    session_close(s);
+}
+
+static void failf(nb_session_t *s, int status, const char *type, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void failf(nb_session_t *s, int status, const char *type, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    nb_api_error_t e;
+    nb_api_error_set(&e, status, type, code, NULL, "%s", msg);
+    fail(s, &e);
+}
+
+static void arm(nb_session_t *s);
+
+/* ---- finishing ------------------------------------------------------------------------------ */
+
+static void remember(nb_session_t *s, const nb_turn_end_t *end)
+{
+    uint8_t key[32];
+    nb_convo_entry_t e;
+    memset(&e, 0, sizeof(e));
+    if (end->kind == NB_TURN_END_ASK) {
+        memcpy(e.root, end->ask_id, 32);
+        memcpy(e.agent, end->ask_agent, 32);
+        e.ask = true;
+    } else {
+        memcpy(e.root, s->root, 32);
+        memcpy(e.agent, s->agent, 32);
+    }
+    nb_convo_key(key, s->chat.messages, s->chat.n_messages, s->text.data ? s->text.data : "", s->text.len);
+    nb_convo_put(s->b->convo, key, &e, time(NULL));
+}
+
+static void on_turn_end(void *ud, const nb_turn_end_t *end)
+{
+    nb_session_t *s = ud;
+    if (s->req == NULL)
+        return;
+    if (end->kind == NB_TURN_END_ERROR) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "%.*s", (int)(end->error_len > 300 ? 300 : end->error_len), end->error);
+        failf(s, 500, "server_error", "agent_error", "the agent reported an error: %s", msg);
+        return;
+    }
+    remember(s, end);
+    nb_usage_t usage = {0, 0, 0};
+    if (end->has_usage)
+        usage = end->usage;
+    nb_chunk_ctx_t c = {s->id, s->created, s->slug, s->chat.include_usage};
+    nb_buf_reset(&s->scratch);
+    if (s->chat.stream) {
+        if (!s->cut) {
+            nb_oai_chunk_finish(&s->scratch, &c, "stop");
+            if (s->chat.include_usage)
+                nb_oai_chunk_usage(&s->scratch, &c, &usage);
+            nb_oai_sse_done(&s->scratch);
+            nb_http_sse_write(s->req, s->scratch.data, s->scratch.len);
+        }
+        nb_http_sse_end(s->req);
+    } else {
+        nb_buf_t *out = &s->scratch;
+        out->max = TEXT_CAP * 2;
+        nb_oai_completion(out, &c, s->text.data ? s->text.data : "", s->text.len, &usage);
+        nb_http_respond_json(s->req, 200, out->data, out->len);
+    }
+    s->req = NULL;
+    s->b->counters.completed++;
+    NB_INFO("chat %s: %s, %zu bytes of text", s->id,
+            end->kind == NB_TURN_END_COMPLETED ? "completed"
+            : end->kind == NB_TURN_END_ASK     ? "the agent asked a question"
+                                               : "the agent stopped without a completion",
+            s->text.len);
+    session_close(s);
+}
+
+static void on_turn_text(void *ud, const char *p, size_t len)
+{
+    nb_session_t *s = ud;
+    if (s->req == NULL || s->cut)
+        return;
+    nb_buf_append(&s->text, p, len);
+    if (!s->chat.stream)
+        return;
+    nb_chunk_ctx_t c = {s->id, s->created, s->slug, s->chat.include_usage};
+    nb_buf_reset(&s->scratch);
+    nb_oai_chunk_content(&s->scratch, &c, p, len);
+    s->b->counters.chunks++;
+    if (nb_http_sse_write(s->req, s->scratch.data, s->scratch.len) != 0) {
+        /* over the slow-reader cap: the server cuts the connection and on_gone follows */
+        s->cut = true;
+        NB_WARN("chat %s: the client reads too slowly; the stream was cut", s->id);
+    }
+}
+
+/* ---- streaming ------------------------------------------------------------------------------ */
+
+static void on_thread_event(void *ud, nb_sub_t *sub, const nb_event_t *ev, const char *url)
+{
+    nb_session_t *s = ud;
+    /* Before EOSE: history, ignored. While publishing: a fast agent on the same relay may
+     * answer before our OK arrives, so those count. */
+    if (s->state != ST_STREAM && s->state != ST_PUBLISH)
+        return;
+    uint64_t before = s->turn.stats.agent_events;
+    nb_turn_on_event(&s->turn, ev, uv_now(s->b->loop));
+    if (s->closing)
+        return;
+    if (s->turn.stats.agent_events != before)
+        s->last_event_ms = uv_now(s->b->loop);
+    arm(s);
+}
+
+static void on_thread_eose(void *ud, nb_sub_t *sub);
+
+static void on_thread_closed(void *ud, nb_sub_t *sub, const char *url, const char *msg)
+{
+    nb_session_t *s = ud;
+    NB_WARN("chat %s: relay %s closed the thread subscription: %s", s->id, url, msg);
+}
+
+static void on_published(void *ud, int result, const char *detail)
+{
+    nb_session_t *s = ud;
+    s->pub = NULL;
+    if (s->req == NULL)
+        return;
+    if (result != 0) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s", detail && *detail ? detail : nb_strerror(result));
+        if (result == NB_ENORELAY)
+            failf(s, 503, "server_error", "relay_unavailable", "no relay is connected: %s", msg);
+        else
+            failf(s, 502, "server_error", "publish_failed", "no relay accepted the message: %s", msg);
+        return;
+    }
+    s->state = ST_STREAM;
+    s->published_ms = uv_now(s->b->loop);
+    char hex[65];
+    nb_event_id_hex(&s->msg, hex);
+    NB_INFO("chat %s: published %.16s… to %s (agent %s)", s->id, hex, s->coord, s->slug);
+    if (s->chat.stream) {
+        nb_http_sse_start(s->req);
+        s->streaming = true;
+        s->b->n_streams++;
+        nb_chunk_ctx_t c = {s->id, s->created, s->slug, s->chat.include_usage};
+        nb_buf_reset(&s->scratch);
+        nb_oai_chunk_role(&s->scratch, &c);
+        nb_http_sse_write(s->req, s->scratch.data, s->scratch.len);
+    }
+    arm(s);
+}
+
+static void publish(nb_session_t *s)
+{
+    s->state = ST_PUBLISH;
+    int r = nb_pool_publish(s->b->pool, &s->pub, &s->msg, on_published, s);
+    if (r != 0)
+        failf(s, 503, "server_error", "relay_unavailable", "cannot publish: %s", nb_strerror(r));
+}
+
+static void on_thread_eose(void *ud, nb_sub_t *sub)
+{
+    nb_session_t *s = ud;
+    if (s->state == ST_EOSE)
+        publish(s);
+}
+
+/* ---- the message ---------------------------------------------------------------------------- */
+
+/* The first 50 characters (not bytes) of the text, with "…" when cut. */
+static void title_of(char *out, size_t cap, const char *p, size_t len)
+{
+    size_t i = 0, chars = 0;
+    while (i < len && chars < 50 && p[i] != '\n') {
+        size_t k = 1;
+        while (i + k < len && ((unsigned char)p[i + k] & 0xC0) == 0x80)
+            k++;
+        i += k;
+        chars++;
+    }
+    snprintf(out, cap, "%.*s%s", (int)i, p, i < len ? "…" : "");
+}
+
+/* For a client that starts mid-conversation: the earlier turns as a compact transcript. */
+static void build_content(nb_session_t *s, nb_buf_t *out)
+{
+    const nb_chat_msg_t *u = &s->chat.messages[s->chat.last_user];
+    bool any = false;
+    if (!s->continued && s->b->cfg.history_transcript) {
+        for (size_t i = 0; i < s->chat.last_user; i++) {
+            const nb_chat_msg_t *m = &s->chat.messages[i];
+            if (m->len == 0 || (m->role != NB_ROLE_USER && m->role != NB_ROLE_ASSISTANT))
+                continue;
+            if (!any)
+                nb_buf_appends(out, "Earlier in this conversation:\n");
+            any = true;
+            nb_buf_appends(out, m->role == NB_ROLE_USER ? "user: " : "assistant: ");
+            nb_buf_append(out, m->text, m->len);
+            nb_buf_appendc(out, '\n');
+        }
+        if (any)
+            nb_buf_appends(out, "\n");
+    }
+    nb_buf_append(out, u->text, u->len);
+}
+
+static int sign_message(nb_session_t *s)
+{
+    nb_bridge_t *b = s->b;
+    nb_event_t *ev = &s->msg;
+    ev->kind = NB_KIND_TEXT;
+    ev->created_at = time(NULL);
+    nb_buf_t content;
+    nb_buf_init(&content, TEXT_CAP);
+    build_content(s, &content);
+    nb_event_set_content(ev, content.data ? content.data : "", content.len);
+    nb_buf_dispose(&content);
+    char agent_hex[65];
+    nb_hex_encode(agent_hex, s->agent, 32);
+    if (s->continued) {
+        char root_hex[65];
+        nb_hex_encode(root_hex, s->prior.root, 32);
+        NB_EVENT_TAG(ev, "e", root_hex, "", "root");
+    }
+    NB_EVENT_TAG(ev, "a", s->coord);
+    NB_EVENT_TAG(ev, "p", agent_hex);
+    if (!s->continued) {
+        char title[256];
+        const nb_chat_msg_t *u = &s->chat.messages[s->chat.last_user];
+        title_of(title, sizeof(title), u->text, u->len);
+        NB_EVENT_TAG(ev, "title", title);
+    }
+    NB_EVENT_TAG(ev, "client", "bridge");
+    int r;
+    for (;;) {
+        if ((r = nb_event_sign(ev, b->cfg.keys)) != 0)
+            return r;
+        bool seen = false;
+        for (size_t i = 0; i < 256 && !seen; i++)
+            seen = memcmp(b->recent_ids[i], ev->id, 32) == 0;
+        if (!seen)
+            break;
+        ev->created_at++; /* the same text again within a second: make it a new message */
+    }
+    memcpy(b->recent_ids[b->recent_pos++ % 256], ev->id, 32);
+    memcpy(s->root, s->continued ? s->prior.root : ev->id, 32);
+    return 0;
+}
+
+static int subscribe_thread(nb_session_t *s)
+{
+    nb_bridge_t *b = s->b;
+    char root_hex[65], msg_hex[65];
+    nb_hex_encode(root_hex, s->root, 32);
+    nb_event_id_hex(&s->msg, msg_hex);
+    int64_t now = time(NULL);
+    nb_filter_t f[3];
+    for (int i = 0; i < 3; i++)
+        nb_filter_init(&f[i]);
+    static const uint32_t kinds[] = {NB_KIND_TEXT, NB_KIND_ACTIVITY, NB_KIND_DELTA, NB_KIND_LEGACY_REPLY,
+                                     NB_KIND_LEGACY_CHUNK};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        nb_filter_add_kind(&f[0], kinds[i]);
+    nb_filter_add_tag(&f[0], 'e', root_hex, 64);
+    if (memcmp(s->root, s->msg.id, 32) != 0)
+        nb_filter_add_tag(&f[0], 'e', msg_hex, 64);
+    f[0].since = now - 60;
+    nb_filter_add_kind(&f[1], NB_KIND_LEGACY_REPLY);
+    nb_filter_add_kind(&f[1], NB_KIND_LEGACY_CHUNK);
+    nb_filter_add_tag(&f[1], 'E', root_hex, 64);
+    f[1].since = now - 60;
+    nb_filter_add_kind(&f[2], NB_KIND_TEXT);
+    nb_filter_add_tag(&f[2], 't', "ask", 3);
+    nb_filter_add_tag(&f[2], 'p', b->cfg.keys->pubkey_hex, 64);
+    f[2].since = now - 5;
+    static const nb_sub_cb_t cb = {on_thread_event, on_thread_eose, on_thread_closed};
+    int r = nb_pool_subscribe(b->pool, &s->sub, f, 3, &cb, s);
+    for (int i = 0; i < 3; i++)
+        nb_filter_dispose(&f[i]);
+    return r;
+}
+
+static void begin_turn(nb_session_t *s, const nb_tenex_project_t *p)
+{
+    nb_bridge_t *b = s->b;
+    int r = sign_message(s);
+    if (r != 0) {
+        failf(s, 500, "server_error", NULL, "cannot sign the message: %s", nb_strerror(r));
+        return;
+    }
+    nb_turn_config_t tc;
+    nb_turn_config_defaults(&tc);
+    memcpy(tc.agent, s->agent, 32);
+    memcpy(tc.user, b->cfg.keys->pubkey, 32);
+    memcpy(tc.root, s->root, 32);
+    memcpy(tc.msg_id, s->msg.id, 32);
+    if (p->has_backend)
+        memcpy(tc.backends[tc.n_backends++], p->backend, 32);
+    for (size_t i = 0; i < b->cfg.n_backends && tc.n_backends < NB_TURN_MAX_BACKENDS; i++)
+        if (!p->has_backend || memcmp(b->cfg.backends[i], p->backend, 32) != 0)
+            memcpy(tc.backends[tc.n_backends++], b->cfg.backends[i], 32);
+    static const nb_turn_cb_t cb = {on_turn_text, NULL, on_turn_end};
+    nb_turn_init(&s->turn, &tc, &cb, s);
+    s->turn_started = true;
+    char hex[65];
+    nb_event_id_hex(&s->msg, hex);
+    nb_http_req_add_header(s->req, "X-Nostr-Event-Id", hex);
+    nb_hex_encode(hex, s->root, 32);
+    nb_http_req_add_header(s->req, "X-Nostr-Thread", hex);
+    r = subscribe_thread(s);
+    if (r != 0) {
+        failf(s, 503, "server_error", "overloaded", "cannot subscribe: %s", nb_strerror(r));
+        return;
+    }
+    s->state = ST_EOSE;
+    s->eose_deadline = uv_now(b->loop) + b->cfg.eose_timeout_ms;
+    arm(s);
+}
+
+/* ---- resolution ---------------------------------------------------------------------------- */
+
+static void send_boot(nb_session_t *s)
+{
+    nb_bridge_t *b = s->b;
+    nb_event_t ev;
+    nb_event_init(&ev);
+    ev.kind = NB_KIND_BOOT;
+    ev.created_at = time(NULL);
+    char owner_hex[65];
+    nb_hex_encode(owner_hex, b->cfg.owner, 32);
+    NB_EVENT_TAG(&ev, "a", s->coord);
+    NB_EVENT_TAG(&ev, "p", owner_hex);
+    NB_EVENT_TAG(&ev, "client", "bridge");
+    if (nb_event_sign(&ev, b->cfg.keys) == 0 && nb_pool_publish(b->pool, NULL, &ev, NULL, NULL) == 0) {
+        b->counters.boots++;
+        NB_INFO("chat %s: project %s is offline; sent a boot request", s->id, s->dtag ? s->dtag : s->coord);
+    }
+    nb_event_dispose(&ev);
+}
+
+/* Wait (bounded) for something; the deadline's expiry turns into the given 503/404. */
+static void wait_for(nb_session_t *s, const char *what, uint32_t ms)
+{
+    uint64_t now = uv_now(s->b->loop);
+    if (s->resolve_deadline == 0 || s->waiting_for != what) {
+        s->resolve_deadline = now + ms;
+        s->waiting_for = what;
+    }
+    arm(s);
+}
+
+static const char W_RELAY[] = "relay", W_PROJECTS[] = "projects", W_STARTUP[] = "startup", W_BOOT[] = "boot";
+
+static void resolve(nb_session_t *s)
+{
+    nb_bridge_t *b = s->b;
+    uint64_t now_ms = uv_now(b->loop);
+    int64_t now = time(NULL);
+    bool in_startup = now_ms - b->started_ms < b->cfg.startup_grace_ms;
+    if (!nb_pool_any_open(b->pool)) {
+        wait_for(s, W_RELAY, b->cfg.relay_wait_ms);
+        return;
+    }
+    if (!nb_tenex_dir_projects_loaded(b->dir)) {
+        wait_for(s, W_PROJECTS, b->cfg.eose_timeout_ms + b->cfg.relay_wait_ms);
+        return;
+    }
+    /* the project: from the route, or from model "<dtag>" / "<dtag>/<slug>" on /v1 */
+    const char *model = s->chat.model;
+    char dtag[300];
+    const char *slug = model;
+    if (s->dtag != NULL) {
+        snprintf(dtag, sizeof(dtag), "%s", s->dtag);
+    } else {
+        const char *slash = strchr(model, '/');
+        size_t n = slash ? (size_t)(slash - model) : strlen(model);
+        snprintf(dtag, sizeof(dtag), "%.*s", (int)(n < sizeof(dtag) - 1 ? n : sizeof(dtag) - 1), model);
+        slug = slash ? slash + 1 : NULL;
+    }
+    const nb_tenex_project_t *p = nb_tenex_dir_project(b->dir, dtag);
+    if (p == NULL) {
+        nb_api_error_t e;
+        if (s->dtag == NULL)
+            nb_api_error_set(&e, 404, "invalid_request_error", "model_not_found", "model",
+                             "The model '%s' does not exist: no TENEX project with that d-tag", model);
+        else
+            nb_api_error_set(&e, 404, "invalid_request_error", "project_not_found", NULL,
+                             "no TENEX project '%s' is known for this owner", dtag);
+        fail(s, &e);
+        return;
+    }
+    snprintf(s->coord, sizeof(s->coord), "%s", p->coord);
+    if (p->n_agents == 0) {
+        if (in_startup) {
+            wait_for(s, W_STARTUP, (uint32_t)(b->cfg.startup_grace_ms - (now_ms - b->started_ms)));
+            return;
+        }
+        failf(s, 503, "server_error", "no_agents", "project '%s' has no agents", dtag);
+        return;
+    }
+    /* the agent: a continued conversation keeps its agent; else model names a slug, else the PM */
+    const nb_tenex_agent_t *a = NULL;
+    if (s->continued) {
+        for (size_t i = 0; i < p->n_agents && a == NULL; i++)
+            if (memcmp(p->agents[i].pubkey, s->prior.agent, 32) == 0)
+                a = &p->agents[i];
+    }
+    if (a == NULL && slug != NULL && *slug != '\0')
+        a = nb_tenex_project_agent(p, slug);
+    if (a == NULL) {
+        if (s->dtag == NULL && slug != NULL && *slug != '\0') {
+            nb_api_error_t e;
+            nb_api_error_set(&e, 404, "invalid_request_error", "model_not_found", "model",
+                             "The model '%s' does not exist: project '%s' has no agent '%s'", model, dtag, slug);
+            fail(s, &e);
+            return;
+        }
+        a = &p->agents[0];
+    }
+    memcpy(s->agent, a->pubkey, 32);
+    char buf[NB_TENEX_MAX_SLUG + 1];
+    snprintf(s->slug, sizeof(s->slug), "%s", nb_tenex_agent_name(a, buf));
+    /* liveness */
+    if (!nb_tenex_project_online(p, now)) {
+        int64_t seen = nb_tenex_dir_backend_seen(b->dir);
+        bool backend_fresh = seen > 0 && now - seen < NB_TENEX_ONLINE_SECS;
+        if (backend_fresh) {
+            if (!s->boot_sent) {
+                s->boot_sent = true;
+                send_boot(s);
+            }
+            wait_for(s, W_BOOT, b->cfg.boot_timeout_ms);
+            return;
+        }
+        if (in_startup) {
+            wait_for(s, W_STARTUP, (uint32_t)(b->cfg.startup_grace_ms - (now_ms - b->started_ms)));
+            return;
+        }
+        failf(s, 503, "server_error", "agent_offline", "no TENEX backend is online for project %s", dtag);
+        return;
+    }
+    s->resolve_deadline = 0;
+    s->waiting_for = NULL;
+    begin_turn(s, p);
+}
+
+static void resolve_timed_out(nb_session_t *s)
+{
+    const char *w = s->waiting_for;
+    const char *dtag = s->dtag ? s->dtag : s->chat.model;
+    if (w == W_RELAY)
+        failf(s, 503, "server_error", "relay_unavailable", "no relay is connected");
+    else if (w == W_PROJECTS)
+        failf(s, 503, "server_error", "relay_unavailable", "the project list could not be loaded from the relays");
+    else if (w == W_BOOT)
+        failf(s, 503, "server_error", "agent_offline", "project %s did not come online after a boot request", dtag);
+    else
+        failf(s, 503, "server_error", "agent_offline", "no TENEX backend is online for project %s", dtag);
+}
+
+/* ---- the timer ------------------------------------------------------------------------------ */
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+    return a == 0 ? b : b == 0 ? a : (a < b ? a : b);
+}
+
+static uint64_t next_deadline(nb_session_t *s)
+{
+    const nb_bridge_config_t *c = &s->b->cfg;
+    uint64_t d = s->started_ms + c->turn_timeout_ms;
+    switch (s->state) {
+    case ST_RESOLVE: {
+        uint64_t poll = uv_now(s->b->loop) + POLL_MS; /* relays and clocks change without events */
+        return earliest(earliest(d, s->resolve_deadline), poll);
+    }
+    case ST_EOSE:
+        return earliest(d, s->eose_deadline);
+    case ST_PUBLISH:
+        return d;
+    case ST_STREAM:
+        if (s->turn.stats.agent_events == 0)
+            d = earliest(d, s->published_ms + c->first_event_timeout_ms);
+        else
+            d = earliest(d, s->last_event_ms + c->idle_timeout_ms);
+        return earliest(d, nb_turn_deadline(&s->turn));
+    default:
+        return 0;
+    }
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(nb_session_t *s)
+{
+    if (s->closing)
+        return;
+    uint64_t d = next_deadline(s), now = uv_now(s->b->loop);
+    if (d == 0)
+        return;
+    uv_timer_start(s->timer, on_timer, d > now ? d - now : 0, 0);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    nb_session_t *s = t->data;
+    nb_bridge_t *b = s->b;
+    uint64_t now = uv_now(b->loop);
+    const nb_bridge_config_t *c = &b->cfg;
+    if (now >= s->started_ms + c->turn_timeout_ms) {
+        failf(s, 504, "timeout_error", "turn_timeout", "the agent did not finish within the turn timeout");
+        return;
+    }
+    switch (s->state) {
+    case ST_RESOLVE:
+        if (s->resolve_deadline != 0 && now >= s->resolve_deadline)
+            resolve_timed_out(s);
+        else
+            resolve(s);
+        return;
+    case ST_EOSE:
+        if (now >= s->eose_deadline)
+            publish(s); /* a relay that never says EOSE must not block the turn */
+        else
+            arm(s);
+        return;
+    case ST_STREAM:
+        if (s->turn.stats.agent_events == 0 && now >= s->published_ms + c->first_event_timeout_ms) {
+            failf(s, 504, "timeout_error", "agent_timeout", "the agent did not answer (first-event timeout)");
+            return;
+        }
+        if (s->turn.stats.agent_events > 0 && now >= s->last_event_ms + c->idle_timeout_ms) {
+            failf(s, 504, "timeout_error", "agent_timeout", "the agent went silent (idle timeout)");
+            return;
+        }
+        nb_turn_tick(&s->turn, now);
+        if (!s->closing)
+            arm(s);
+        return;
+    default:
+        arm(s);
+        return;
+    }
+}
+
+/* ---- entry points ---------------------------------------------------------------------------- */
+
+void nb_session_poke(nb_session_t *s)
+{
+    if (s->state == ST_RESOLVE && !s->closing)
+        resolve(s);
+}
+
+void nb_session_abort(nb_session_t *s, const char *why)
+{
+    failf(s, 503, "server_error", "shutting_down", "%s", why);
+}
+
+void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, const char *dtag, const char *body, size_t len)
+{
+    b->counters.requests++;
+    nb_session_t *s = nb_calloc(1, sizeof(*s));
+    s->b = b;
+    s->req = r;
+    s->dtag = dtag ? nb_strdup(dtag) : NULL;
+    s->started_ms = uv_now(b->loop);
+    s->created = time(NULL);
+    nb_oai_completion_id(s->id, sizeof(s->id));
+    nb_event_init(&s->msg);
+    nb_buf_init(&s->text, TEXT_CAP);
+    nb_buf_init(&s->scratch, TEXT_CAP * 2);
+    s->timer = nb_malloc(sizeof(*s->timer));
+    uv_timer_init(b->loop, s->timer);
+    s->timer->data = s;
+    s->state = ST_RESOLVE;
+    s->next = b->sessions;
+    if (b->sessions)
+        b->sessions->prev = s;
+    b->sessions = s;
+    b->n_sessions++;
+    nb_http_req_on_gone(r, on_gone, s);
+
+    nb_api_error_t e;
+    if (b->shutting_down) {
+        failf(s, 503, "server_error", "shutting_down", "the server is shutting down");
+        return;
+    }
+    if (b->n_sessions > b->cfg.max_sessions) {
+        failf(s, 429, "rate_limit_exceeded", "rate_limit_exceeded", "too many concurrent requests");
+        return;
+    }
+    if (nb_chat_req_parse(&s->chat, body, len, &b->cfg.limits, &e) != 0) {
+        fail(s, &e);
+        return;
+    }
+    /* a known conversation continues its thread (an open ask: the answer goes to the ask) */
+    uint8_t key[32];
+    nb_convo_key(key, s->chat.messages, s->chat.last_user, NULL, 0);
+    const nb_convo_entry_t *prior = s->chat.last_user > 0 ? nb_convo_get(b->convo, key, time(NULL)) : NULL;
+    if (prior != NULL) {
+        s->prior = *prior;
+        s->continued = true;
+    }
+    resolve(s);
+}
