@@ -8,6 +8,7 @@
 #include "bridge/hex.h"
 #include "bridge/log.h"
 #include "bridge/mem.h"
+#include "bridge/nip19.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -36,7 +37,8 @@ static void on_dir_change(void *ud)
     nb_bridge_poke(ud);
 }
 
-nb_bridge_t *nb_bridge_create(uv_loop_t *loop, nb_pool_t *pool, nb_tenex_dir_t *dir, const nb_bridge_config_t *c)
+nb_bridge_t *nb_bridge_create(uv_loop_t *loop, nb_pool_t *pool, nb_tenex_dir_t *dir,
+                              const nb_bridge_config_t *c)
 {
     nb_bridge_t *b = nb_calloc(1, sizeof(*b));
     b->loop = loop;
@@ -80,12 +82,36 @@ size_t nb_bridge_sessions(const nb_bridge_t *b)
 
 void nb_bridge_destroy(nb_bridge_t *b)
 {
-    if (b == NULL)
-        return;
+    if (b == NULL) return;
     nb_tenex_dir_on_change(b->dir, NULL, NULL);
     nb_convo_destroy(b->convo);
     nb_free(b->backends);
     nb_free(b);
+}
+
+bool nb_bridge_project_name(const nb_bridge_t *b, const char *name, size_t len, char *dtag, size_t cap,
+                            nb_api_error_t *e)
+{
+    bool uri = len > 6 && strncmp(name, "nostr:", 6) == 0;
+    if (!(len >= 6 && strncmp(name + (uri ? 6 : 0), "naddr1", 6) == 0)) {
+        snprintf(dtag, cap, "%.*s", (int)(len < cap ? len : cap - 1), name);
+        return true;
+    }
+    nb_nip19_t n;
+    int r = nb_nip19_decode(&n, name, len);
+    if (r != 0) {
+        nb_api_error_set(e, 404, "invalid_request_error", "project_not_found", NULL, "malformed naddr: %s",
+                         nb_strerror(r));
+        return false;
+    }
+    if (n.type != NB_NIP19_NADDR || !n.has_kind || n.kind != 31933 || !n.has_author ||
+        memcmp(n.author, b->cfg.owner, 32) != 0) {
+        nb_api_error_set(e, 404, "invalid_request_error", "project_not_found", NULL,
+                         "the naddr does not name a TENEX project (kind 31933) of this bridge's owner");
+        return false;
+    }
+    snprintf(dtag, cap, "%s", n.ident);
+    return true;
 }
 
 /* ---- routes ------------------------------------------------------------------------------ */
@@ -110,18 +136,23 @@ static void route_models(void *ud, nb_http_req_t *r, const char *dtag)
     char **ids = nb_malloc(cap * sizeof(*ids));
     char name[NB_TENEX_MAX_SLUG + 1];
     if (dtag != NULL) {
-        const nb_tenex_project_t *p = nb_tenex_dir_project(b->dir, dtag);
+        char name_buf[300];
+        nb_api_error_t e;
+        if (!nb_bridge_project_name(b, dtag, strlen(dtag), name_buf, sizeof(name_buf), &e)) {
+            nb_free(ids);
+            nb_http_respond_error(r, &e);
+            return;
+        }
+        const nb_tenex_project_t *p = nb_tenex_dir_project(b->dir, name_buf);
         if (p == NULL) {
-            nb_api_error_t e;
             nb_api_error_set(&e, 404, "invalid_request_error", "project_not_found", NULL,
-                             "no TENEX project '%s' is known for this owner", dtag);
+                             "no TENEX project '%s' is known for this owner", name_buf);
             nb_free(ids);
             nb_http_respond_error(r, &e);
             return;
         }
         for (size_t i = 0; i < p->n_agents; i++) {
-            if (n == cap)
-                ids = nb_realloc(ids, (cap *= 2) * sizeof(*ids));
+            if (n == cap) ids = nb_realloc(ids, (cap *= 2) * sizeof(*ids));
             ids[n++] = nb_strdup(nb_tenex_agent_name(&p->agents[i], name));
         }
     } else {
@@ -129,13 +160,11 @@ static void route_models(void *ud, nb_http_req_t *r, const char *dtag)
         for (size_t k = 0; k < nb_tenex_dir_project_count(b->dir); k++) {
             const nb_tenex_project_t *p = nb_tenex_dir_project_at(b->dir, k);
             for (size_t i = 0; i <= p->n_agents; i++) {
-                if (n == cap)
-                    ids = nb_realloc(ids, (cap *= 2) * sizeof(*ids));
+                if (n == cap) ids = nb_realloc(ids, (cap *= 2) * sizeof(*ids));
                 nb_buf_t id;
                 nb_buf_init(&id, 1024);
                 nb_buf_appends(&id, p->dtag);
-                if (i > 0)
-                    nb_buf_appendf(&id, "/%s", nb_tenex_agent_name(&p->agents[i - 1], name));
+                if (i > 0) nb_buf_appendf(&id, "/%s", nb_tenex_agent_name(&p->agents[i - 1], name));
                 ids[n++] = nb_buf_steal(&id, NULL);
             }
         }
@@ -162,8 +191,7 @@ static void route_health(void *ud, nb_http_req_t *r)
     cJSON *relays = cJSON_AddArrayToObject(root, "relays");
     for (size_t i = 0; i < nb_pool_relay_count(b->pool); i++) {
         nb_relay_info_t info;
-        if (nb_pool_relay_info(b->pool, i, &info) != 0)
-            continue;
+        if (nb_pool_relay_info(b->pool, i, &info) != 0) continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "url", info.url);
         cJSON_AddStringToObject(o, "state", nb_relay_state_name(info.state));
@@ -203,10 +231,12 @@ static void route_metrics(void *ud, nb_http_req_t *r)
     const nb_bridge_counters_t *c = &b->counters;
     nb_buf_t out;
     nb_buf_init(&out, 1 << 20);
-#define GAUGE(name, help, v)                                                                       \
-    nb_buf_appendf(&out, "# HELP " name " " help "\n# TYPE " name " gauge\n" name " %" PRIu64 "\n", (uint64_t)(v))
-#define COUNTER(name, help, v)                                                                     \
-    nb_buf_appendf(&out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n", (uint64_t)(v))
+#define GAUGE(name, help, v)                                                                                 \
+    nb_buf_appendf(&out, "# HELP " name " " help "\n# TYPE " name " gauge\n" name " %" PRIu64 "\n",          \
+                   (uint64_t)(v))
+#define COUNTER(name, help, v)                                                                               \
+    nb_buf_appendf(&out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" PRIu64 "\n",        \
+                   (uint64_t)(v))
     GAUGE("bridge_streams_open", "SSE responses open.", b->n_streams);
     GAUGE("bridge_requests_open", "Chat requests being answered.", b->n_sessions);
     GAUGE("bridge_subscriptions_open", "Relay subscriptions open.", ps.subs_open);

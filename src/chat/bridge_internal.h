@@ -40,6 +40,14 @@ struct nb_bridge {
     size_t recent_pos;
 };
 
+/**
+ * A project as named by a client: a d-tag, or an naddr (NIP-19) of the owner's kind 31933 — how
+ * TENEX users share projects. Writes the d-tag into dtag. false (and e filled: 404) when an naddr
+ * is malformed or names another owner's or another kind's event.
+ */
+bool nb_bridge_project_name(const nb_bridge_t *b, const char *name, size_t len, char *dtag, size_t cap,
+                            nb_api_error_t *e);
+
 /** Start a session for one chat request (takes over r). */
 void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, const char *dtag, const char *body, size_t len);
 /** Look again at whatever the session waits for. */

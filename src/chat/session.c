@@ -74,8 +74,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     nb_session_t *s = h->data;
     nb_free(h);
-    if (s->turn_started)
-        nb_turn_dispose(&s->turn);
+    if (s->turn_started) nb_turn_dispose(&s->turn);
     nb_event_dispose(&s->msg);
     nb_chat_req_dispose(&s->chat);
     nb_buf_dispose(&s->text);
@@ -86,8 +85,7 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void session_close(nb_session_t *s)
 {
-    if (s->closing)
-        return;
+    if (s->closing) return;
     s->closing = true;
     s->state = ST_DONE;
     nb_bridge_t *b = s->b;
@@ -99,14 +97,12 @@ static void session_close(nb_session_t *s)
         nb_pub_cancel(s->pub);
         s->pub = NULL;
     }
-    if (s->streaming)
-        b->n_streams--;
+    if (s->streaming) b->n_streams--;
     if (s->prev)
         s->prev->next = s->next;
     else
         b->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    if (s->next) s->next->prev = s->prev;
     b->n_sessions--;
     uv_timer_stop(s->timer);
     uv_close((uv_handle_t *)s->timer, on_timer_closed);
@@ -185,8 +181,7 @@ static void remember(nb_session_t *s, const nb_turn_end_t *end)
 static void on_turn_end(void *ud, const nb_turn_end_t *end)
 {
     nb_session_t *s = ud;
-    if (s->req == NULL)
-        return;
+    if (s->req == NULL) return;
     if (end->kind == NB_TURN_END_ERROR) {
         char msg[400];
         snprintf(msg, sizeof(msg), "%.*s", (int)(end->error_len > 300 ? 300 : end->error_len), end->error);
@@ -195,15 +190,13 @@ static void on_turn_end(void *ud, const nb_turn_end_t *end)
     }
     remember(s, end);
     nb_usage_t usage = {0, 0, 0};
-    if (end->has_usage)
-        usage = end->usage;
+    if (end->has_usage) usage = end->usage;
     nb_chunk_ctx_t c = {s->id, s->created, s->slug, s->chat.include_usage};
     nb_buf_reset(&s->scratch);
     if (s->chat.stream) {
         if (!s->cut) {
             nb_oai_chunk_finish(&s->scratch, &c, "stop");
-            if (s->chat.include_usage)
-                nb_oai_chunk_usage(&s->scratch, &c, &usage);
+            if (s->chat.include_usage) nb_oai_chunk_usage(&s->scratch, &c, &usage);
             nb_oai_sse_done(&s->scratch);
             nb_http_sse_write(s->req, s->scratch.data, s->scratch.len);
         }
@@ -227,11 +220,9 @@ static void on_turn_end(void *ud, const nb_turn_end_t *end)
 static void on_turn_text(void *ud, const char *p, size_t len)
 {
     nb_session_t *s = ud;
-    if (s->req == NULL || s->cut)
-        return;
+    if (s->req == NULL || s->cut) return;
     nb_buf_append(&s->text, p, len);
-    if (!s->chat.stream)
-        return;
+    if (!s->chat.stream) return;
     nb_chunk_ctx_t c = {s->id, s->created, s->slug, s->chat.include_usage};
     nb_buf_reset(&s->scratch);
     nb_oai_chunk_content(&s->scratch, &c, p, len);
@@ -250,14 +241,11 @@ static void on_thread_event(void *ud, nb_sub_t *sub, const nb_event_t *ev, const
     nb_session_t *s = ud;
     /* Before EOSE: history, ignored. While publishing: a fast agent on the same relay may
      * answer before our OK arrives, so those count. */
-    if (s->state != ST_STREAM && s->state != ST_PUBLISH)
-        return;
+    if (s->state != ST_STREAM && s->state != ST_PUBLISH) return;
     uint64_t before = s->turn.stats.agent_events;
     nb_turn_on_event(&s->turn, ev, uv_now(s->b->loop));
-    if (s->closing)
-        return;
-    if (s->turn.stats.agent_events != before)
-        s->last_event_ms = uv_now(s->b->loop);
+    if (s->closing) return;
+    if (s->turn.stats.agent_events != before) s->last_event_ms = uv_now(s->b->loop);
     arm(s);
 }
 
@@ -273,8 +261,7 @@ static void on_published(void *ud, int result, const char *detail)
 {
     nb_session_t *s = ud;
     s->pub = NULL;
-    if (s->req == NULL)
-        return;
+    if (s->req == NULL) return;
     if (result != 0) {
         char msg[600];
         snprintf(msg, sizeof(msg), "%s", detail && *detail ? detail : nb_strerror(result));
@@ -305,15 +292,13 @@ static void publish(nb_session_t *s)
 {
     s->state = ST_PUBLISH;
     int r = nb_pool_publish(s->b->pool, &s->pub, &s->msg, on_published, s);
-    if (r != 0)
-        failf(s, 503, "server_error", "relay_unavailable", "cannot publish: %s", nb_strerror(r));
+    if (r != 0) failf(s, 503, "server_error", "relay_unavailable", "cannot publish: %s", nb_strerror(r));
 }
 
 static void on_thread_eose(void *ud, nb_sub_t *sub)
 {
     nb_session_t *s = ud;
-    if (s->state == ST_EOSE)
-        publish(s);
+    if (s->state == ST_EOSE) publish(s);
 }
 
 /* ---- the message ---------------------------------------------------------------------------- */
@@ -340,17 +325,14 @@ static void build_content(nb_session_t *s, nb_buf_t *out)
     if (!s->continued && s->b->cfg.history_transcript) {
         for (size_t i = 0; i < s->chat.last_user; i++) {
             const nb_chat_msg_t *m = &s->chat.messages[i];
-            if (m->len == 0 || (m->role != NB_ROLE_USER && m->role != NB_ROLE_ASSISTANT))
-                continue;
-            if (!any)
-                nb_buf_appends(out, "Earlier in this conversation:\n");
+            if (m->len == 0 || (m->role != NB_ROLE_USER && m->role != NB_ROLE_ASSISTANT)) continue;
+            if (!any) nb_buf_appends(out, "Earlier in this conversation:\n");
             any = true;
             nb_buf_appends(out, m->role == NB_ROLE_USER ? "user: " : "assistant: ");
             nb_buf_append(out, m->text, m->len);
             nb_buf_appendc(out, '\n');
         }
-        if (any)
-            nb_buf_appends(out, "\n");
+        if (any) nb_buf_appends(out, "\n");
     }
     nb_buf_append(out, u->text, u->len);
 }
@@ -384,13 +366,11 @@ static int sign_message(nb_session_t *s)
     NB_EVENT_TAG(ev, "client", "bridge");
     int r;
     for (;;) {
-        if ((r = nb_event_sign(ev, b->cfg.keys)) != 0)
-            return r;
+        if ((r = nb_event_sign(ev, b->cfg.keys)) != 0) return r;
         bool seen = false;
         for (size_t i = 0; i < 256 && !seen; i++)
             seen = memcmp(b->recent_ids[i], ev->id, 32) == 0;
-        if (!seen)
-            break;
+        if (!seen) break;
         ev->created_at++; /* the same text again within a second: make it a new message */
     }
     memcpy(b->recent_ids[b->recent_pos++ % 256], ev->id, 32);
@@ -413,8 +393,7 @@ static int subscribe_thread(nb_session_t *s)
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         nb_filter_add_kind(&f[0], kinds[i]);
     nb_filter_add_tag(&f[0], 'e', root_hex, 64);
-    if (memcmp(s->root, s->msg.id, 32) != 0)
-        nb_filter_add_tag(&f[0], 'e', msg_hex, 64);
+    if (memcmp(s->root, s->msg.id, 32) != 0) nb_filter_add_tag(&f[0], 'e', msg_hex, 64);
     f[0].since = now - 60;
     nb_filter_add_kind(&f[1], NB_KIND_LEGACY_REPLY);
     nb_filter_add_kind(&f[1], NB_KIND_LEGACY_CHUNK);
@@ -445,8 +424,7 @@ static void begin_turn(nb_session_t *s, const nb_tenex_project_t *p)
     memcpy(tc.user, b->cfg.keys->pubkey, 32);
     memcpy(tc.root, s->root, 32);
     memcpy(tc.msg_id, s->msg.id, 32);
-    if (p->has_backend)
-        memcpy(tc.backends[tc.n_backends++], p->backend, 32);
+    if (p->has_backend) memcpy(tc.backends[tc.n_backends++], p->backend, 32);
     for (size_t i = 0; i < b->cfg.n_backends && tc.n_backends < NB_TURN_MAX_BACKENDS; i++)
         if (!p->has_backend || memcmp(b->cfg.backends[i], p->backend, 32) != 0)
             memcpy(tc.backends[tc.n_backends++], b->cfg.backends[i], 32);
@@ -520,13 +498,19 @@ static void resolve(nb_session_t *s)
     const char *model = s->chat.model;
     char dtag[300];
     const char *slug = model;
+    nb_api_error_t name_err;
+    bool named;
     if (s->dtag != NULL) {
-        snprintf(dtag, sizeof(dtag), "%s", s->dtag);
+        named = nb_bridge_project_name(b, s->dtag, strlen(s->dtag), dtag, sizeof(dtag), &name_err);
     } else {
         const char *slash = strchr(model, '/');
         size_t n = slash ? (size_t)(slash - model) : strlen(model);
-        snprintf(dtag, sizeof(dtag), "%.*s", (int)(n < sizeof(dtag) - 1 ? n : sizeof(dtag) - 1), model);
+        named = nb_bridge_project_name(b, model, n, dtag, sizeof(dtag), &name_err);
         slug = slash ? slash + 1 : NULL;
+    }
+    if (!named) {
+        fail(s, &name_err);
+        return;
     }
     const nb_tenex_project_t *p = nb_tenex_dir_project(b->dir, dtag);
     if (p == NULL) {
@@ -553,16 +537,15 @@ static void resolve(nb_session_t *s)
     const nb_tenex_agent_t *a = NULL;
     if (s->continued) {
         for (size_t i = 0; i < p->n_agents && a == NULL; i++)
-            if (memcmp(p->agents[i].pubkey, s->prior.agent, 32) == 0)
-                a = &p->agents[i];
+            if (memcmp(p->agents[i].pubkey, s->prior.agent, 32) == 0) a = &p->agents[i];
     }
-    if (a == NULL && slug != NULL && *slug != '\0')
-        a = nb_tenex_project_agent(p, slug);
+    if (a == NULL && slug != NULL && *slug != '\0') a = nb_tenex_project_agent(p, slug);
     if (a == NULL) {
         if (s->dtag == NULL && slug != NULL && *slug != '\0') {
             nb_api_error_t e;
             nb_api_error_set(&e, 404, "invalid_request_error", "model_not_found", "model",
-                             "The model '%s' does not exist: project '%s' has no agent '%s'", model, dtag, slug);
+                             "The model '%s' does not exist: project '%s' has no agent '%s'", model, dtag,
+                             slug);
             fail(s, &e);
             return;
         }
@@ -602,9 +585,11 @@ static void resolve_timed_out(nb_session_t *s)
     if (w == W_RELAY)
         failf(s, 503, "server_error", "relay_unavailable", "no relay is connected");
     else if (w == W_PROJECTS)
-        failf(s, 503, "server_error", "relay_unavailable", "the project list could not be loaded from the relays");
+        failf(s, 503, "server_error", "relay_unavailable",
+              "the project list could not be loaded from the relays");
     else if (w == W_BOOT)
-        failf(s, 503, "server_error", "agent_offline", "project %s did not come online after a boot request", dtag);
+        failf(s, 503, "server_error", "agent_offline", "project %s did not come online after a boot request",
+              dtag);
     else
         failf(s, 503, "server_error", "agent_offline", "no TENEX backend is online for project %s", dtag);
 }
@@ -644,11 +629,9 @@ static void on_timer(uv_timer_t *t);
 
 static void arm(nb_session_t *s)
 {
-    if (s->closing)
-        return;
+    if (s->closing) return;
     uint64_t d = next_deadline(s), now = uv_now(s->b->loop);
-    if (d == 0)
-        return;
+    if (d == 0) return;
     uv_timer_start(s->timer, on_timer, d > now ? d - now : 0, 0);
 }
 
@@ -685,8 +668,7 @@ static void on_timer(uv_timer_t *t)
             return;
         }
         nb_turn_tick(&s->turn, now);
-        if (!s->closing)
-            arm(s);
+        if (!s->closing) arm(s);
         return;
     default:
         arm(s);
@@ -698,8 +680,7 @@ static void on_timer(uv_timer_t *t)
 
 void nb_session_poke(nb_session_t *s)
 {
-    if (s->state == ST_RESOLVE && !s->closing)
-        resolve(s);
+    if (s->state == ST_RESOLVE && !s->closing) resolve(s);
 }
 
 void nb_session_abort(nb_session_t *s, const char *why)
@@ -725,8 +706,7 @@ void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, const char *dtag, const 
     s->timer->data = s;
     s->state = ST_RESOLVE;
     s->next = b->sessions;
-    if (b->sessions)
-        b->sessions->prev = s;
+    if (b->sessions) b->sessions->prev = s;
     b->sessions = s;
     b->n_sessions++;
     nb_http_req_on_gone(r, on_gone, s);

@@ -140,7 +140,13 @@ void nb_http__send_error(h2o_req_t *req, const nb_api_error_t *e)
                        "\"code\":null}}");
     }
     /* The official SDKs retry 408/409/429/5xx; tell them not to bother with the other 4xx. */
-    if (e->status >= 400 && e->status < 500 && e->status != 408 && e->status != 409 && e->status != 429)
+    /* Likewise when the agent itself failed or timed out: a retry would run it again, and make
+     * the caller wait three times as long for the same outcome. */
+    bool agent_failed =
+        e->code != NULL && (strcmp(e->code, "agent_error") == 0 || strcmp(e->code, "agent_timeout") == 0 ||
+                            strcmp(e->code, "turn_timeout") == 0);
+    if ((e->status >= 400 && e->status < 500 && e->status != 408 && e->status != 409 && e->status != 429) ||
+        agent_failed)
         nb_http__add_header(req, "X-Should-Retry", "false", 5);
     nb_http__send_whole(req, e->status, "application/json", b.data, b.len);
     nb_buf_dispose(&b);

@@ -221,11 +221,14 @@ test('a delegation (two runs) ends with the second run\'s completion', async () 
   assert.match(text, /ask the team/);
 });
 
-test('agent error → the SDK raises, the error object matches the schema', async () => {
-  await assert.rejects(client.chat.completions.create({ model: 'pm', ...user('#error please fail') }), err => {
+test('agent error → the SDK raises (once: no retry), the error object matches the schema', async () => {
+  const retrying = sdk(base, 'demo');
+  retrying.maxRetries = 2;
+  await assert.rejects(retrying.chat.completions.create({ model: 'pm', ...user('#error please fail') }), err => {
     assert.ok(err instanceof APIError);
     assert.equal(err.status, 500);
     assert.equal(err.code, 'agent_error');
+    assert.equal(err.headers.get('x-should-retry'), 'false');
     return true;
   });
   const r = await fetch(`${base}/demo/chat/completions`, {
@@ -252,6 +255,18 @@ test('an ask: its question and suggestions are the text; the next message answer
     messages: [{ role: 'user', content: '#ask shall we?' }, { role: 'assistant', content: text }, { role: 'user', content: 'yes' }],
   });
   assert.match(second.choices[0].message.content, /yes/);
+});
+
+test('a project may be named by its naddr (how TENEX users share projects)', async () => {
+  const naddr = nip19.naddrEncode({ identifier: 'demo', pubkey: ownerPub, kind: 31933, relays: [relay.url] });
+  const r = await sdk(base, naddr).chat.completions.create({ model: 'pm', ...user('via naddr') });
+  assert.equal(r.choices[0].message.content, 'echo: via naddr');
+  const ids = (await sdk(base, `nostr:${naddr}`).models.list()).data.map(m => m.id);
+  assert.deepEqual(ids, ['pm', 'coder']);
+  const g = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'x', maxRetries: 0 });
+  assert.equal((await g.chat.completions.create({ model: `${naddr}/coder`, ...user('naddr global') })).model, 'coder');
+  const foreign = nip19.naddrEncode({ identifier: 'demo', pubkey: getPublicKey(generateSecretKey()), kind: 31933 });
+  await assert.rejects(sdk(base, foreign).chat.completions.create({ model: 'pm', ...user('x') }), err => err.status === 404);
 });
 
 // ---- errors -----------------------------------------------------------------------------------
