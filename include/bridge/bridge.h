@@ -25,27 +25,28 @@
 #include <uv.h>
 
 typedef struct {
-    const nb_keys_t *keys;         /* the user's key (borrowed) */
-    uint8_t owner[32];             /* project owner (default: keys->pubkey) */
+    const nb_keys_t *keys;           /* the user's key (borrowed) */
+    uint8_t owner[32];               /* project owner (default: keys->pubkey) */
     uint32_t first_event_timeout_ms; /* publish → the agent's first event; default 60,000 */
-    uint32_t idle_timeout_ms;      /* between agent events; default 120,000 */
-    uint32_t turn_timeout_ms;      /* whole turn; default 900,000 */
-    uint32_t boot_timeout_ms;      /* lazy boot (24000) → the project's status; default 30,000 */
+    uint32_t idle_timeout_ms;        /* between agent events; default 120,000 */
+    uint32_t turn_timeout_ms;        /* whole turn; default 900,000 */
+    uint32_t boot_timeout_ms;        /* lazy boot (24000) → the project's status; default 30,000 */
     uint32_t startup_grace_ms;     /* listen this long for a first status before saying 503; default 35,000 */
     uint32_t relay_wait_ms;        /* no relay open: wait this long for one; default 2,000 */
     uint32_t eose_timeout_ms;      /* thread subscription EOSE before publishing anyway; default 3,000 */
     const uint8_t (*backends)[32]; /* pinned backend keys (also trusted for crash notices) */
     size_t n_backends;
-    nb_chat_limits_t limits;       /* request parsing */
-    size_t max_sessions;           /* concurrent chat requests; default 10,000 */
-    bool history_transcript;       /* unseen earlier turns go above the user's text; default true */
+    nb_chat_limits_t limits; /* request parsing */
+    size_t max_sessions;     /* concurrent chat requests; default 10,000 */
+    bool history_transcript; /* unseen earlier turns go above the user's text; default true */
 } nb_bridge_config_t;
 
 typedef struct nb_bridge nb_bridge_t;
 
 void nb_bridge_config_defaults(nb_bridge_config_t *c);
 /** Create the service. loop, pool and dir are borrowed for its lifetime. */
-nb_bridge_t *nb_bridge_create(uv_loop_t *loop, nb_pool_t *pool, nb_tenex_dir_t *dir, const nb_bridge_config_t *c);
+nb_bridge_t *nb_bridge_create(uv_loop_t *loop, nb_pool_t *pool, nb_tenex_dir_t *dir,
+                              const nb_bridge_config_t *c);
 /** The HTTP routes; pass the bridge as their ud. */
 const nb_http_routes_t *nb_bridge_routes(void);
 /** Graceful shutdown: every open request ends (SSE error + [DONE], or a 503). No new ones start. */

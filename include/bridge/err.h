@@ -8,40 +8,40 @@
 #ifndef BRIDGE_ERR_H
 #define BRIDGE_ERR_H
 
-#define NB_ERR_MAP(X)                                                                              \
-    X(EINVAL, "invalid argument")                                                                  \
-    X(ENOMEM, "out of memory")                                                                     \
-    X(ETOOBIG, "input exceeds its size limit")                                                     \
-    X(EIO, "input/output error")                                                                   \
-    X(EHEX, "invalid hex string")                                                                  \
-    X(EHEXLEN, "hex string has the wrong length")                                                  \
-    X(EBECH32, "malformed bech32 string")                                                          \
-    X(EBECH32_CASE, "bech32 string mixes upper and lower case")                                    \
-    X(EBECH32_CHECKSUM, "bech32 checksum mismatch")                                                \
-    X(EBECH32_HRP, "unexpected bech32 prefix")                                                     \
-    X(ENIP19_LEN, "NIP-19 payload has the wrong length")                                           \
-    X(ENIP19_TLV, "malformed NIP-19 TLV payload")                                                  \
-    X(EKEY, "invalid secret key")                                                                  \
-    X(EPUBKEY, "invalid public key")                                                               \
-    X(EKEYFILE, "key file is unreadable or readable by other users")                               \
-    X(ENOKEY, "no secret key given (set TENEX_NSEC or use --nsec-file)")                           \
-    X(ERANDOM, "the system random source failed")                                                  \
-    X(ECRYPTO, "signature operation failed")                                                       \
-    X(EJSON, "malformed JSON")                                                                     \
-    X(EJSON_DEPTH, "JSON nested too deeply")                                                       \
-    X(EUTF8, "invalid UTF-8")                                                                      \
-    X(EEVENT, "malformed event")                                                                   \
-    X(EEVENT_ID, "event id does not match its content")                                            \
-    X(EEVENT_SIG, "event signature is invalid")                                                    \
-    X(EFRAME, "malformed relay message")                                                           \
-    X(EFILTER, "malformed subscription filter")                                                    \
-    X(EURL, "malformed relay URL")                                                                 \
-    X(ECLOSED, "connection closed")                                                                \
-    X(ETIMEDOUT, "operation timed out")                                                            \
-    X(ELIMIT, "a configured limit was reached")                                                    \
-    X(ENOTFOUND, "not found")                                                                      \
-    X(ECANCELED, "operation canceled")                                                             \
-    X(EREJECTED, "rejected by every relay")                                                        \
+#define NB_ERR_MAP(X)                                                                                        \
+    X(EINVAL, "invalid argument")                                                                            \
+    X(ENOMEM, "out of memory")                                                                               \
+    X(ETOOBIG, "input exceeds its size limit")                                                               \
+    X(EIO, "input/output error")                                                                             \
+    X(EHEX, "invalid hex string")                                                                            \
+    X(EHEXLEN, "hex string has the wrong length")                                                            \
+    X(EBECH32, "malformed bech32 string")                                                                    \
+    X(EBECH32_CASE, "bech32 string mixes upper and lower case")                                              \
+    X(EBECH32_CHECKSUM, "bech32 checksum mismatch")                                                          \
+    X(EBECH32_HRP, "unexpected bech32 prefix")                                                               \
+    X(ENIP19_LEN, "NIP-19 payload has the wrong length")                                                     \
+    X(ENIP19_TLV, "malformed NIP-19 TLV payload")                                                            \
+    X(EKEY, "invalid secret key")                                                                            \
+    X(EPUBKEY, "invalid public key")                                                                         \
+    X(EKEYFILE, "key file is unreadable or readable by other users")                                         \
+    X(ENOKEY, "no secret key given (set TENEX_NSEC or use --nsec-file)")                                     \
+    X(ERANDOM, "the system random source failed")                                                            \
+    X(ECRYPTO, "signature operation failed")                                                                 \
+    X(EJSON, "malformed JSON")                                                                               \
+    X(EJSON_DEPTH, "JSON nested too deeply")                                                                 \
+    X(EUTF8, "invalid UTF-8")                                                                                \
+    X(EEVENT, "malformed event")                                                                             \
+    X(EEVENT_ID, "event id does not match its content")                                                      \
+    X(EEVENT_SIG, "event signature is invalid")                                                              \
+    X(EFRAME, "malformed relay message")                                                                     \
+    X(EFILTER, "malformed subscription filter")                                                              \
+    X(EURL, "malformed relay URL")                                                                           \
+    X(ECLOSED, "connection closed")                                                                          \
+    X(ETIMEDOUT, "operation timed out")                                                                      \
+    X(ELIMIT, "a configured limit was reached")                                                              \
+    X(ENOTFOUND, "not found")                                                                                \
+    X(ECANCELED, "operation canceled")                                                                       \
+    X(EREJECTED, "rejected by every relay")                                                                  \
     X(ENORELAY, "no relay is connected")
 
 typedef enum {
@@ -50,7 +50,7 @@ typedef enum {
 #define NB_ERR_ENUM_(name, msg) NB_##name,
     NB_ERR_MAP(NB_ERR_ENUM_)
 #undef NB_ERR_ENUM_
-    NB_ERR__LAST
+        NB_ERR__LAST
 } nb_err_t;
 
 /** A static, human-readable message for err (never NULL, never contains input data). */

@@ -75,8 +75,8 @@ void nb_event_set_content(nb_event_t *ev, const char *p, size_t len);
 void nb_event_add_tag(nb_event_t *ev, const char *const *items, size_t n);
 /** Append a tag from length-delimited strings (copied). n >= 1. */
 void nb_event_add_tag_str(nb_event_t *ev, const nb_str_t *items, size_t n);
-#define NB_EVENT_TAG(ev, ...)                                                                      \
-    nb_event_add_tag((ev), (const char *const[]){__VA_ARGS__},                                     \
+#define NB_EVENT_TAG(ev, ...)                                                                                \
+    nb_event_add_tag((ev), (const char *const[]){__VA_ARGS__},                                               \
                      sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
 
 /** First tag named name whose index is >= *from (start with 0); advances *from past it. NULL at end. */

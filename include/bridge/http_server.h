@@ -42,13 +42,13 @@ typedef struct nb_http_server nb_http_server_t;
 typedef struct nb_http_req nb_http_req_t;
 
 typedef struct {
-    const char *bind;             /* "HOST:PORT" ("[::1]:3000" for IPv6); default "127.0.0.1:3000" */
-    size_t max_body;              /* request body cap; default 1 MiB; larger → 413 */
+    const char *bind;                /* "HOST:PORT" ("[::1]:3000" for IPv6); default "127.0.0.1:3000" */
+    size_t max_body;                 /* request body cap; default 1 MiB; larger → 413 */
     const char *const *cors_origins; /* allowed origins; NULL/0 = any ("*") */
     size_t n_cors_origins;
-    uint32_t heartbeat_ms;        /* ": ping" comment on idle SSE streams; default 10,000 */
-    size_t max_stream_queue;      /* bytes queued per SSE stream before it is cut; default 1 MiB */
-    uint32_t max_connections;     /* default 20,000; beyond it new connections are closed at once */
+    uint32_t heartbeat_ms;    /* ": ping" comment on idle SSE streams; default 10,000 */
+    size_t max_stream_queue;  /* bytes queued per SSE stream before it is cut; default 1 MiB */
+    uint32_t max_connections; /* default 20,000; beyond it new connections are closed at once */
 } nb_http_config_t;
 
 void nb_http_config_defaults(nb_http_config_t *c);

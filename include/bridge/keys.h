@@ -30,9 +30,9 @@ int nb_random_bytes(void *out, size_t n);
 typedef struct {
     secp256k1_keypair keypair; /* holds the secret */
     uint8_t seckey[32];
-    uint8_t pubkey[32];    /* BIP-340 x-only public key */
-    char pubkey_hex[65];   /* lowercase hex */
-    char npub[64];         /* npub1… */
+    uint8_t pubkey[32];  /* BIP-340 x-only public key */
+    char pubkey_hex[65]; /* lowercase hex */
+    char npub[64];       /* npub1… */
 } nb_keys_t;
 
 /*

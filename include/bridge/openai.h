@@ -100,7 +100,8 @@ int nb_oai_sse_error(nb_buf_t *out, const nb_api_error_t *e);
 int nb_oai_sse_done(nb_buf_t *out);
 
 /** A non-streaming chat.completion object. */
-int nb_oai_completion(nb_buf_t *out, const nb_chunk_ctx_t *c, const char *text, size_t len, const nb_usage_t *u);
+int nb_oai_completion(nb_buf_t *out, const nb_chunk_ctx_t *c, const char *text, size_t len,
+                      const nb_usage_t *u);
 /** {"error":{"message","type","param","code"}}. */
 int nb_oai_error_json(nb_buf_t *out, const nb_api_error_t *e);
 /** {"object":"list","data":[{"id","object":"model","created","owned_by"}…]}. */

@@ -63,10 +63,10 @@ int nb_relay_msg_parse(nb_relay_msg_t *m, const char *frame, size_t len, const n
 int nb_client_msg_parse(nb_relay_msg_t *m, const char *frame, size_t len, const nb_event_limits_t *lim);
 
 /* Builders append one frame to out. 0 or NB_ETOOBIG (or NB_EINVAL for a bad sub id). */
-int nb_msg_build_event(nb_buf_t *out, const nb_event_t *ev);                 /* ["EVENT",ev] */
+int nb_msg_build_event(nb_buf_t *out, const nb_event_t *ev); /* ["EVENT",ev] */
 int nb_msg_build_req(nb_buf_t *out, const char *sub_id, const nb_filter_t *filters, size_t n);
-int nb_msg_build_close(nb_buf_t *out, const char *sub_id);                   /* ["CLOSE",sub] */
-int nb_msg_build_auth(nb_buf_t *out, const nb_event_t *ev);                  /* ["AUTH",ev] */
+int nb_msg_build_close(nb_buf_t *out, const char *sub_id);  /* ["CLOSE",sub] */
+int nb_msg_build_auth(nb_buf_t *out, const nb_event_t *ev); /* ["AUTH",ev] */
 /* Relay-side builders (test relays, fuzz seeds). */
 int nb_msg_build_sub_event(nb_buf_t *out, const char *sub_id, const nb_event_t *ev);
 int nb_msg_build_ok(nb_buf_t *out, const uint8_t id[32], bool ok, const char *text);

@@ -39,10 +39,10 @@ typedef struct {
     char *title;
     char coord[160]; /* "31933:<owner hex>:<dtag>" */
     int64_t created_at;
-    bool legacy; /* roster from the status (no p tags in the 31933) */
+    bool legacy;                                  /* roster from the status (no p tags in the 31933) */
     nb_tenex_agent_t agents[NB_TENEX_MAX_AGENTS]; /* roster order: agents[0] is the PM */
     size_t n_agents;
-    int64_t status_at;  /* newest 24010 for this project; 0 = never */
+    int64_t status_at;   /* newest 24010 for this project; 0 = never */
     uint8_t backend[32]; /* its author */
     bool has_backend;
 } nb_tenex_project_t;

@@ -56,10 +56,10 @@ typedef struct {
 } nb_turn_cb_t;
 
 typedef struct {
-    uint8_t agent[32];  /* the target agent */
-    uint8_t user[32];   /* our pubkey: the p of a completion to us */
-    uint8_t root[32];   /* the thread's root id */
-    uint8_t msg_id[32]; /* our kind:1 (the trigger) */
+    uint8_t agent[32];                          /* the target agent */
+    uint8_t user[32];                           /* our pubkey: the p of a completion to us */
+    uint8_t root[32];                           /* the thread's root id */
+    uint8_t msg_id[32];                         /* our kind:1 (the trigger) */
     uint8_t backends[NB_TURN_MAX_BACKENDS][32]; /* trusted for crash notices and activity */
     size_t n_backends;
     uint32_t gap_hold_ms;   /* wait this long for a missing delta; default 500 */
@@ -98,14 +98,14 @@ typedef struct {
     int64_t max_seq_seen;
     nb_buf_t step_sent; /* what was sent for this step */
     bool retrying;
-    nb_buf_t attempt;   /* the retried attempt's text so far */
+    nb_buf_t attempt; /* the retried attempt's text so far */
     size_t attempt_upto;
     nb_turn_pending_t pending[NB_TURN_MAX_PENDING];
     size_t n_pending;
     uint64_t gap_deadline; /* 0: none */
     /* across steps */
-    bool acp;         /* one never-resetting counter (ACP agents, legacy 21111) */
-    bool any_closed;  /* a kind:1 of the agent closed a step */
+    bool acp;        /* one never-resetting counter (ACP agents, legacy 21111) */
+    bool any_closed; /* a kind:1 of the agent closed a step */
     int64_t closed_last_seq;
     bool emitted_any; /* some text was sent in this turn */
     /* run tracking */

@@ -39,8 +39,7 @@ nb_convo_t *nb_convo_create(size_t max_entries, int64_t ttl_s)
 
 void nb_convo_destroy(nb_convo_t *c)
 {
-    if (c == NULL)
-        return;
+    if (c == NULL) return;
     for (node_t *n = c->head, *next; n != NULL; n = next) {
         next = n->next;
         nb_free(n);
@@ -77,15 +76,12 @@ void nb_convo_key(uint8_t key[32], const nb_chat_msg_t *msgs, size_t n, const ch
     for (size_t i = 0; i < n; i++) {
         /* tool and function results are not part of what TENEX saw; assistant tool-call turns
          * with no text are likewise skipped, so SDK-side tool loops do not break continuity */
-        if (msgs[i].role == NB_ROLE_TOOL || msgs[i].role == NB_ROLE_FUNCTION)
-            continue;
-        if (msgs[i].role == NB_ROLE_ASSISTANT && msgs[i].len == 0)
-            continue;
+        if (msgs[i].role == NB_ROLE_TOOL || msgs[i].role == NB_ROLE_FUNCTION) continue;
+        if (msgs[i].role == NB_ROLE_ASSISTANT && msgs[i].len == 0) continue;
         int role = msgs[i].role == NB_ROLE_DEVELOPER ? NB_ROLE_SYSTEM : (int)msgs[i].role;
         add_msg(md, role, msgs[i].text, msgs[i].len);
     }
-    if (reply != NULL)
-        add_msg(md, NB_ROLE_ASSISTANT, reply, reply_len);
+    if (reply != NULL) add_msg(md, NB_ROLE_ASSISTANT, reply, reply_len);
     unsigned int len = 32;
     EVP_DigestFinal_ex(md, key, &len);
     EVP_MD_CTX_free(md);
@@ -118,11 +114,9 @@ static void push_front(nb_convo_t *c, node_t *n)
 {
     n->next = c->head;
     n->prev = NULL;
-    if (c->head)
-        c->head->prev = n;
+    if (c->head) c->head->prev = n;
     c->head = n;
-    if (c->tail == NULL)
-        c->tail = n;
+    if (c->tail == NULL) c->tail = n;
 }
 
 static void evict(nb_convo_t *c, node_t *n)
@@ -137,8 +131,7 @@ static void evict(nb_convo_t *c, node_t *n)
 const nb_convo_entry_t *nb_convo_get(nb_convo_t *c, const uint8_t key[32], int64_t now)
 {
     node_t *n = *slot(c, key);
-    if (n == NULL)
-        return NULL;
+    if (n == NULL) return NULL;
     if (now - n->at > c->ttl) {
         evict(c, n);
         return NULL;
@@ -153,8 +146,7 @@ void nb_convo_put(nb_convo_t *c, const uint8_t key[32], const nb_convo_entry_t *
     node_t **s = slot(c, key);
     node_t *n = *s;
     if (n == NULL) {
-        if (c->n == c->max)
-            evict(c, c->tail);
+        if (c->n == c->max) evict(c, c->tail);
         s = slot(c, key); /* eviction may have changed the chain */
         n = nb_calloc(1, sizeof(*n));
         memcpy(n->key, key, 32);

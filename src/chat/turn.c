@@ -60,12 +60,10 @@ void nb_turn_dispose(nb_turn_t *t)
 
 static void emit(nb_turn_t *t, const char *p, size_t len)
 {
-    if (len == 0 || t->ended)
-        return;
+    if (len == 0 || t->ended) return;
     /* "\n\n" between steps that produced text: this is the step's first text and an earlier
      * step already said something. */
-    if (t->step_sent.len == 0 && t->emitted_any)
-        t->cb.on_text(t->ud, "\n\n", 2);
+    if (t->step_sent.len == 0 && t->emitted_any) t->cb.on_text(t->ud, "\n\n", 2);
     t->cb.on_text(t->ud, p, len);
     if (nb_buf_append(&t->step_sent, p, len) != 0)
         nb_buf_reset(&t->step_sent); /* beyond the cap repair is impossible; keep streaming */
@@ -74,8 +72,7 @@ static void emit(nb_turn_t *t, const char *p, size_t len)
 
 static void end(nb_turn_t *t, nb_turn_end_t *e)
 {
-    if (t->ended)
-        return;
+    if (t->ended) return;
     t->ended = true;
     t->gap_deadline = t->idle_deadline = 0;
     t->cb.on_end(t->ud, e);
@@ -92,16 +89,13 @@ static void accept(nb_turn_t *t, const char *p, size_t len)
         return;
     }
     /* A retried step re-streams from the start: send only what goes past what was sent. */
-    if (nb_buf_append(&t->attempt, p, len) != 0)
-        return;
-    if (t->attempt.len <= t->attempt_upto)
-        return;
+    if (nb_buf_append(&t->attempt, p, len) != 0) return;
+    if (t->attempt.len <= t->attempt_upto) return;
     size_t start = t->attempt_upto;
     while (start < t->attempt.len && ((unsigned char)t->attempt.data[start] & 0xC0) == 0x80)
         start++; /* never start in the middle of a UTF-8 sequence */
     t->attempt_upto = t->attempt.len;
-    if (start < t->attempt.len)
-        emit(t, t->attempt.data + start, t->attempt.len - start);
+    if (start < t->attempt.len) emit(t, t->attempt.data + start, t->attempt.len - start);
 }
 
 static void drain(nb_turn_t *t)
@@ -126,8 +120,7 @@ static void drain(nb_turn_t *t)
             }
         }
     }
-    if (t->n_pending == 0)
-        t->gap_deadline = 0;
+    if (t->n_pending == 0) t->gap_deadline = 0;
 }
 
 static void open_step(nb_turn_t *t, int64_t ral)
@@ -157,12 +150,12 @@ static void close_step(nb_turn_t *t, const char *content, size_t len, bool repai
             }
         } else {
             t->stats.mismatches++;
-            NB_DEBUG("turn: streamed text of a step differs from its kind:1 (%zu vs %zu bytes); kept what was sent",
+            NB_DEBUG("turn: streamed text of a step differs from its kind:1 (%zu vs %zu bytes); kept what "
+                     "was sent",
                      sent->len, len);
         }
     }
-    if (t->max_seq_seen > t->closed_last_seq)
-        t->closed_last_seq = t->max_seq_seen;
+    if (t->max_seq_seen > t->closed_last_seq) t->closed_last_seq = t->max_seq_seen;
     t->any_closed = true;
     t->step_open = false;
     t->retrying = false;
@@ -189,15 +182,14 @@ static void hold(nb_turn_t *t, int64_t seq, const char *p, size_t len, uint64_t 
     d->text = nb_malloc(len + 1);
     memcpy(d->text, p, len);
     d->len = len;
-    if (t->gap_deadline == 0)
-        t->gap_deadline = now + t->cfg.gap_hold_ms;
+    if (t->gap_deadline == 0) t->gap_deadline = now + t->cfg.gap_hold_ms;
 }
 
-static void on_delta(nb_turn_t *t, int64_t seq, int64_t ral, bool legacy, const char *p, size_t len, uint64_t now)
+static void on_delta(nb_turn_t *t, int64_t seq, int64_t ral, bool legacy, const char *p, size_t len,
+                     uint64_t now)
 {
     if (!legacy && seq == 0) { /* a status line, never answer text */
-        if (t->cb.on_status != NULL)
-            t->cb.on_status(t->ud, p, len);
+        if (t->cb.on_status != NULL) t->cb.on_status(t->ud, p, len);
         return;
     }
     if (legacy)
@@ -229,8 +221,7 @@ static void on_delta(nb_turn_t *t, int64_t seq, int64_t ral, bool legacy, const 
             open_step(t, ral);
         }
     }
-    if (seq > t->max_seq_seen)
-        t->max_seq_seen = seq;
+    if (seq > t->max_seq_seen) t->max_seq_seen = seq;
     if (seq == t->next_seq) {
         t->next_seq++;
         accept(t, p, len);
@@ -258,13 +249,11 @@ static void usage_from(const nb_event_t *ev, nb_turn_end_t *e)
 
 static void on_agent_note(nb_turn_t *t, const nb_event_t *ev)
 {
-    if (nb_tenex_has_tag(ev, "reasoning", NULL))
-        return; /* legacy thinking, not answer text */
+    if (nb_tenex_has_tag(ev, "reasoning", NULL)) return; /* legacy thinking, not answer text */
     const nb_str_t *tool = nb_event_tag_value(ev, "tool");
     if (tool != NULL || nb_tenex_has_tag(ev, "tool", NULL)) {
         close_step(t, NULL, 0, false);
-        if (tool != NULL && strcmp(tool->p, "delegate") == 0)
-            t->delegate_pending = true;
+        if (tool != NULL && strcmp(tool->p, "delegate") == 0) t->delegate_pending = true;
         return;
     }
     if (nb_tenex_has_tag(ev, "error", NULL)) {
@@ -287,17 +276,14 @@ static void note_ask(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
 {
     nb_buf_t *b = &t->ask_text;
     nb_buf_reset(b);
-    if (ev->content.len > 0)
-        nb_buf_append(b, ev->content.p, ev->content.len);
+    if (ev->content.len > 0) nb_buf_append(b, ev->content.p, ev->content.len);
     for (uint32_t i = 0; i < ev->ntags; i++) {
         const nb_tag_t *q = &ev->tags[i];
-        if ((!nb_tag_is(q, "question") && !nb_tag_is(q, "multiselect")) || q->n < 3)
-            continue;
+        if ((!nb_tag_is(q, "question") && !nb_tag_is(q, "multiselect")) || q->n < 3) continue;
         /* ["question", title, prompt, suggestion…] */
         if (q->items[2].len > 0 && !(ev->content.len == q->items[2].len &&
                                      memcmp(ev->content.p, q->items[2].p, q->items[2].len) == 0)) {
-            if (b->len > 0)
-                nb_buf_appends(b, "\n\n");
+            if (b->len > 0) nb_buf_appends(b, "\n\n");
             nb_buf_append(b, q->items[2].p, q->items[2].len);
         }
         for (uint32_t j = 3; j < q->n; j++) {
@@ -315,8 +301,7 @@ static void note_ask(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
 static void finish_ask(nb_turn_t *t)
 {
     close_step(t, NULL, 0, false);
-    if (t->ask_text.len > 0)
-        emit(t, t->ask_text.data, t->ask_text.len);
+    if (t->ask_text.len > 0) emit(t, t->ask_text.data, t->ask_text.len);
     nb_turn_end_t e = {.kind = NB_TURN_END_ASK};
     memcpy(e.ask_id, t->ask_id, 32);
     memcpy(e.ask_agent, t->cfg.agent, 32);
@@ -328,16 +313,14 @@ static void finish_ask(nb_turn_t *t)
 static bool is_backend(const nb_turn_t *t, const uint8_t pk[32])
 {
     for (size_t i = 0; i < t->cfg.n_backends; i++)
-        if (memcmp(t->cfg.backends[i], pk, 32) == 0)
-            return true;
+        if (memcmp(t->cfg.backends[i], pk, 32) == 0) return true;
     return false;
 }
 
 static bool in_thread(const nb_turn_t *t, const nb_event_t *ev)
 {
     uint8_t id[32];
-    if (nb_tenex_root(ev, id) && memcmp(id, t->cfg.root, 32) == 0)
-        return true;
+    if (nb_tenex_root(ev, id) && memcmp(id, t->cfg.root, 32) == 0) return true;
     return nb_tenex_reply(ev, id) && memcmp(id, t->cfg.msg_id, 32) == 0;
 }
 
@@ -351,25 +334,21 @@ static void on_activity(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
     if (nb_tenex_has_pubkey_tag(ev, "p", t->cfg.agent)) {
         t->agent_working = true; /* a (new) run started: a delegation's second run, say */
         t->delegate_pending = false;
-        if (!t->ask_pending)
-            t->idle_deadline = 0;
+        if (!t->ask_pending) t->idle_deadline = 0;
         return;
     }
-    if (!t->agent_working && t->stats.agent_events == 0)
-        return; /* about another agent's run */
+    if (!t->agent_working && t->stats.agent_events == 0) return; /* about another agent's run */
     t->agent_working = false;
     if (t->ask_pending) {
         finish_ask(t);
         return;
     }
-    if (!t->delegate_pending)
-        t->idle_deadline = now + t->cfg.idle_grace_ms;
+    if (!t->delegate_pending) t->idle_deadline = now + t->cfg.idle_grace_ms;
 }
 
 void nb_turn_on_event(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
 {
-    if (t->ended)
-        return;
+    if (t->ended) return;
     bool from_agent = memcmp(ev->pubkey, t->cfg.agent, 32) == 0;
     bool from_backend = is_backend(t, ev->pubkey);
     if (!from_agent && !from_backend) {
@@ -390,7 +369,8 @@ void nb_turn_on_event(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
         if (ev->kind == NB_KIND_TEXT && !nb_tenex_has_tag(ev, "status", NULL) && nb_tenex_unmarked_e(ev, e) &&
             memcmp(e, t->cfg.msg_id, 32) == 0 && nb_tenex_has_pubkey_tag(ev, "p", t->cfg.user)) {
             close_step(t, NULL, 0, false);
-            nb_turn_end_t x = {.kind = NB_TURN_END_ERROR, .error = ev->content.p, .error_len = ev->content.len};
+            nb_turn_end_t x = {
+                .kind = NB_TURN_END_ERROR, .error = ev->content.p, .error_len = ev->content.len};
             end(t, &x);
         } else {
             t->stats.wrong_author++;
@@ -398,7 +378,8 @@ void nb_turn_on_event(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
         return;
     }
     /* An ask is a new root linked to our thread only by its delegation tag. */
-    if ((ev->kind == NB_KIND_TEXT || ev->kind == NB_KIND_LEGACY_REPLY) && nb_tenex_has_tag(ev, "ask", "true")) {
+    if ((ev->kind == NB_KIND_TEXT || ev->kind == NB_KIND_LEGACY_REPLY) &&
+        nb_tenex_has_tag(ev, "ask", "true")) {
         const nb_str_t *d = nb_event_tag_value(ev, "delegation");
         uint8_t parent[32];
         if (d != NULL && d->len == 64 && nb_hex_decode(parent, 32, d->p, 64) == 0 &&
@@ -419,11 +400,9 @@ void nb_turn_on_event(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
     case NB_KIND_DELTA:
     case NB_KIND_LEGACY_CHUNK: {
         bool legacy = ev->kind == NB_KIND_LEGACY_CHUNK;
-        if (legacy && nb_tenex_has_tag(ev, "reasoning", NULL))
-            return;
+        if (legacy && nb_tenex_has_tag(ev, "reasoning", NULL)) return;
         int64_t seq = 0, ral = 0;
-        if (!nb_tenex_tag_int(ev, legacy ? "sequence" : "stream-seq", &seq) || seq < 0)
-            return;
+        if (!nb_tenex_tag_int(ev, legacy ? "sequence" : "stream-seq", &seq) || seq < 0) return;
         if (legacy)
             seq += 1; /* keep 0 free: legacy sequences may start at 0 and have no status lines */
         else
@@ -442,11 +421,9 @@ void nb_turn_on_event(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
 
 uint64_t nb_turn_deadline(const nb_turn_t *t)
 {
-    if (t->ended)
-        return 0;
+    if (t->ended) return 0;
     uint64_t d = t->gap_deadline;
-    if (t->idle_deadline != 0 && (d == 0 || t->idle_deadline < d))
-        d = t->idle_deadline;
+    if (t->idle_deadline != 0 && (d == 0 || t->idle_deadline < d)) d = t->idle_deadline;
     return d;
 }
 
@@ -455,8 +432,7 @@ static void skip_gap(nb_turn_t *t)
     /* Give up on the missing delta(s): go on from the lowest one held. */
     int64_t low = t->pending[0].seq;
     for (size_t i = 1; i < t->n_pending; i++)
-        if (t->pending[i].seq < low)
-            low = t->pending[i].seq;
+        if (t->pending[i].seq < low) low = t->pending[i].seq;
     t->stats.gaps_skipped += (uint64_t)(low - t->next_seq);
     if (!t->any_closed && t->step_sent.len == 0 && t->next_seq == 1 && low > 1 && t->step_ral == 0)
         t->acp = true; /* a first step that starts above 1: one never-resetting counter */
@@ -466,13 +442,11 @@ static void skip_gap(nb_turn_t *t)
 
 void nb_turn_tick(nb_turn_t *t, uint64_t now)
 {
-    if (t->ended)
-        return;
+    if (t->ended) return;
     while (t->gap_deadline != 0 && now >= t->gap_deadline && t->n_pending > 0) {
         t->gap_deadline = 0;
         skip_gap(t);
-        if (t->n_pending > 0)
-            t->gap_deadline = now + t->cfg.gap_hold_ms;
+        if (t->n_pending > 0) t->gap_deadline = now + t->cfg.gap_hold_ms;
     }
     if (t->idle_deadline != 0 && now >= t->idle_deadline) {
         t->idle_deadline = 0;

@@ -80,24 +80,20 @@ int nb_cli_read_stdin(nb_buf_t *out)
     char chunk[65536];
     for (;;) {
         ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
-        if (n == 0)
-            return 0;
+        if (n == 0) return 0;
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return NB_EIO;
         }
         int r = nb_buf_append(out, chunk, (size_t)n);
-        if (r != 0)
-            return r;
+        if (r != 0) return r;
     }
 }
 
 int nb_cli_load_key(const char *cmd, nb_keys_t *keys, const char *nsec_file)
 {
     int r = nsec_file != NULL ? nb_keys_load_file(keys, nsec_file) : nb_keys_load_env(keys, "TENEX_NSEC");
-    if (r == 0)
-        return 0;
+    if (r == 0) return 0;
     if (nsec_file != NULL)
         nb_cli_fail(cmd, "%s: %s", nsec_file, nb_strerror(r));
     else if (r == NB_ENOKEY)
@@ -120,8 +116,7 @@ int nb_cli_each_line(const char *data, size_t len, int (*fn)(void *ud, const cha
             e--;
         if (e > s) {
             int r = fn(ud, data + s, e - s);
-            if (r != 0)
-                return r;
+            if (r != 0) return r;
         }
         i = end + 1;
     }
@@ -132,12 +127,8 @@ static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
 } commands[] = {
-    {"keygen", nb_cmd_keygen},
-    {"pubkey", nb_cmd_pubkey},
-    {"sign", nb_cmd_sign},
-    {"verify", nb_cmd_verify},
-    {"--server", nb_cmd_server},
-    {"server", nb_cmd_server},
+    {"keygen", nb_cmd_keygen}, {"pubkey", nb_cmd_pubkey},   {"sign", nb_cmd_sign},
+    {"verify", nb_cmd_verify}, {"--server", nb_cmd_server}, {"server", nb_cmd_server},
 };
 
 int nb_cli_main(int argc, char **argv)
@@ -158,8 +149,7 @@ int nb_cli_main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(cmd, commands[i].name) == 0) {
-            if (nb_secp_init() != 0)
-                return nb_cli_fail(cmd, "%s", nb_strerror(NB_ERANDOM));
+            if (nb_secp_init() != 0) return nb_cli_fail(cmd, "%s", nb_strerror(NB_ERANDOM));
             int status = commands[i].fn(argc - 1, argv + 1);
             nb_secp_dispose();
             return status;

@@ -29,8 +29,7 @@ static int bad(sign_err_t *e, const char *msg)
 
 static int parse_tags(nb_event_t *ev, const char *s, const nb_json_tok_t *toks, uint32_t arr, sign_err_t *e)
 {
-    if (toks[arr].type != NB_JSON_ARRAY)
-        return bad(e, "\"tags\" must be an array of arrays of strings");
+    if (toks[arr].type != NB_JSON_ARRAY) return bad(e, "\"tags\" must be an array of arrays of strings");
     nb_buf_t scratch;
     nb_buf_init(&scratch, NB_CLI_MAX_INPUT);
     nb_str_t *items = NULL;
@@ -57,7 +56,8 @@ static int parse_tags(nb_event_t *ev, const char *s, const nb_json_tok_t *toks, 
                 goto out;
             }
             size_t off = scratch.len;
-            if ((r = nb_json_string(&scratch, s, &toks[it])) != 0 || (r = nb_buf_appendc(&scratch, '\0')) != 0) {
+            if ((r = nb_json_string(&scratch, s, &toks[it])) != 0 ||
+                (r = nb_buf_appendc(&scratch, '\0')) != 0) {
                 bad(e, "tags are too large");
                 goto out;
             }
@@ -96,7 +96,8 @@ static int parse_template(nb_event_t *ev, const char *s, size_t len, sign_err_t 
         uint32_t v = k + 1;
         int64_t num;
         if (nb_json_str_eq(s, &toks[k], "kind")) {
-            if (toks[v].type != NB_JSON_NUMBER || nb_json_int64(s, &toks[v], &num) != 0 || num < 0 || num > 65535) {
+            if (toks[v].type != NB_JSON_NUMBER || nb_json_int64(s, &toks[v], &num) != 0 || num < 0 ||
+                num > 65535) {
                 r = bad(e, "\"kind\" must be an integer from 0 to 65535");
                 goto out;
             }
@@ -113,8 +114,7 @@ static int parse_template(nb_event_t *ev, const char *s, size_t len, sign_err_t 
             }
             have_content = true;
         } else if (nb_json_str_eq(s, &toks[k], "tags")) {
-            if ((r = parse_tags(ev, s, toks, v, e)) != 0)
-                goto out;
+            if ((r = parse_tags(ev, s, toks, v, e)) != 0) goto out;
         } else if (nb_json_str_eq(s, &toks[k], "created_at")) {
             if (toks[v].type != NB_JSON_NUMBER || nb_json_int64(s, &toks[v], &num) != 0 || num < 0) {
                 r = bad(e, "\"created_at\" must be a non-negative integer (unix seconds)");
@@ -130,8 +130,8 @@ static int parse_template(nb_event_t *ev, const char *s, size_t len, sign_err_t 
             size_t kl = 0;
             if (nb_json_string_to(key, sizeof(key), &kl, s, &toks[k]) != 0)
                 snprintf(key, sizeof(key), "(long key)");
-            snprintf(e->msg, sizeof(e->msg), "unknown field \"%s\" (expected kind, content, tags, created_at)",
-                     key);
+            snprintf(e->msg, sizeof(e->msg),
+                     "unknown field \"%s\" (expected kind, content, tags, created_at)", key);
             r = NB_EINVAL;
             goto out;
         }
@@ -145,8 +145,7 @@ static int parse_template(nb_event_t *ev, const char *s, size_t len, sign_err_t 
         r = bad(e, "missing \"content\"");
         goto out;
     }
-    if (!have_created)
-        ev->created_at = (int64_t)time(NULL);
+    if (!have_created) ev->created_at = (int64_t)time(NULL);
     nb_event_set_content(ev, content.data ? content.data : "", content.len);
 out:
     nb_buf_dispose(&content);
@@ -171,8 +170,7 @@ static int sign_one(void *ud, const char *line, size_t n)
     int r = parse_template(&ev, line, n, &e);
     if (r != 0) {
         nb_event_dispose(&ev);
-        if (c->batch)
-            return nb_cli_fail("sign", "line %u: %s", c->line, e.msg);
+        if (c->batch) return nb_cli_fail("sign", "line %u: %s", c->line, e.msg);
         return nb_cli_fail("sign", "%s", e.msg);
     }
     r = nb_event_sign(&ev, c->keys);
@@ -181,8 +179,7 @@ static int sign_one(void *ud, const char *line, size_t n)
         r = nb_event_to_json(&c->out, &ev);
     }
     nb_event_dispose(&ev);
-    if (r != 0)
-        return nb_cli_fail("sign", "%s", nb_strerror(r));
+    if (r != 0) return nb_cli_fail("sign", "%s", nb_strerror(r));
     fwrite(c->out.data, 1, c->out.len, stdout);
     fputc('\n', stdout);
     return 0;
@@ -207,11 +204,9 @@ int nb_cmd_sign(int argc, char **argv)
 {
     bool batch = false;
     const char *nsec_file = NULL;
-    if (parse_flags("sign", argc, argv, &batch, &nsec_file) != 0)
-        return NB_EXIT_USAGE;
+    if (parse_flags("sign", argc, argv, &batch, &nsec_file) != 0) return NB_EXIT_USAGE;
     nb_keys_t keys;
-    if (nb_cli_load_key("sign", &keys, nsec_file) != 0)
-        return NB_EXIT_USAGE;
+    if (nb_cli_load_key("sign", &keys, nsec_file) != 0) return NB_EXIT_USAGE;
     int status = NB_EXIT_OK;
     nb_buf_t in;
     nb_buf_init(&in, NB_CLI_MAX_INPUT * (batch ? 64 : 1));
@@ -226,8 +221,7 @@ int nb_cmd_sign(int argc, char **argv)
         r = nb_cli_each_line(in.data ? in.data : "", in.len, sign_one, &c);
     else
         r = sign_one(&c, in.data ? in.data : "", in.len);
-    if (r != 0)
-        status = NB_EXIT_USAGE;
+    if (r != 0) status = NB_EXIT_USAGE;
     nb_buf_dispose(&c.out);
 out:
     nb_buf_dispose(&in);
@@ -265,8 +259,7 @@ static int verify_one(void *ud, const char *line, size_t n)
         puts("valid");
     } else {
         printf("invalid: %s\n", nb_strerror(r));
-        if (c->worst < NB_EXIT_NO)
-            c->worst = NB_EXIT_NO;
+        if (c->worst < NB_EXIT_NO) c->worst = NB_EXIT_NO;
     }
     return 0;
 }
@@ -274,8 +267,7 @@ static int verify_one(void *ud, const char *line, size_t n)
 int nb_cmd_verify(int argc, char **argv)
 {
     bool batch = false;
-    if (parse_flags("verify", argc, argv, &batch, NULL) != 0)
-        return NB_EXIT_USAGE;
+    if (parse_flags("verify", argc, argv, &batch, NULL) != 0) return NB_EXIT_USAGE;
     nb_buf_t in;
     nb_buf_init(&in, NB_CLI_MAX_INPUT * (batch ? 64 : 1));
     int r = nb_cli_read_stdin(&in);

@@ -10,12 +10,10 @@
 
 int nb_cmd_keygen(int argc, char **argv)
 {
-    if (argc > 1)
-        return nb_cli_fail("keygen", "unexpected argument '%s'", argv[1]);
+    if (argc > 1) return nb_cli_fail("keygen", "unexpected argument '%s'", argv[1]);
     nb_keys_t keys;
     int r = nb_keys_generate(&keys);
-    if (r != 0)
-        return nb_cli_fail("keygen", "%s", nb_strerror(r));
+    if (r != 0) return nb_cli_fail("keygen", "%s", nb_strerror(r));
     char nsec[128];
     r = nb_keys_nsec(&keys, nsec, sizeof(nsec));
     if (r == 0) {
@@ -40,8 +38,7 @@ int nb_cmd_pubkey(int argc, char **argv)
             return nb_cli_fail("pubkey", "unexpected argument '%s'", argv[i]);
     }
     nb_keys_t keys;
-    if (nb_cli_load_key("pubkey", &keys, nsec_file) != 0)
-        return NB_EXIT_USAGE;
+    if (nb_cli_load_key("pubkey", &keys, nsec_file) != 0) return NB_EXIT_USAGE;
     printf("npub: %s\nhex:  %s\n", keys.npub, keys.pubkey_hex);
     nb_keys_dispose(&keys);
     return NB_EXIT_OK;

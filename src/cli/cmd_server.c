@@ -71,14 +71,12 @@ static int parse_size(const char *flag, const char *v, size_t *out)
     char *end;
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || x == 0)
-        goto bad;
+    if (errno || end == v || x == 0) goto bad;
     if (*end == 'k' || *end == 'K')
         x <<= 10, end++;
     else if (*end == 'm' || *end == 'M')
         x <<= 20, end++;
-    if (*end || x > (1ull << 34))
-        goto bad;
+    if (*end || x > (1ull << 34)) goto bad;
     *out = (size_t)x;
     return 0;
 bad:
@@ -88,8 +86,7 @@ bad:
 static int add_relays(opts_t *o, char *list)
 {
     for (char *save = NULL, *u = strtok_r(list, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
-        if (o->n_relays == MAX_LIST)
-            return nb_cli_fail("--server", "at most %d relays", MAX_LIST);
+        if (o->n_relays == MAX_LIST) return nb_cli_fail("--server", "at most %d relays", MAX_LIST);
         if (strncmp(u, "ws://", 5) != 0 && strncmp(u, "wss://", 6) != 0)
             return nb_cli_fail("--server", "relay '%s' must be a ws:// or wss:// URL", u);
         o->relays[o->n_relays++] = u;
@@ -123,13 +120,12 @@ static int parse_opts(opts_t *o, int argc, char **argv)
             v = eq + 1;
             a = name;
         }
-#define VALUE()                                                                                    \
-    do {                                                                                           \
-        if (v == NULL) {                                                                           \
-            if (i + 1 >= argc)                                                                     \
-                return nb_cli_fail("--server", "%s needs a value", a);                             \
-            v = argv[++i];                                                                         \
-        }                                                                                          \
+#define VALUE()                                                                                              \
+    do {                                                                                                     \
+        if (v == NULL) {                                                                                     \
+            if (i + 1 >= argc) return nb_cli_fail("--server", "%s needs a value", a);                        \
+            v = argv[++i];                                                                                   \
+        }                                                                                                    \
     } while (0)
         int r = 0;
         if (strcmp(a, "--bind") == 0) {
@@ -151,8 +147,7 @@ static int parse_opts(opts_t *o, int argc, char **argv)
             o->n_backends++;
         } else if (strcmp(a, "--cors-origin") == 0) {
             VALUE();
-            if (o->n_cors == MAX_LIST)
-                return nb_cli_fail("--server", "at most %d CORS origins", MAX_LIST);
+            if (o->n_cors == MAX_LIST) return nb_cli_fail("--server", "at most %d CORS origins", MAX_LIST);
             o->cors[o->n_cors++] = v;
         } else if (strcmp(a, "--max-body") == 0) {
             VALUE();
@@ -193,14 +188,12 @@ static int parse_opts(opts_t *o, int argc, char **argv)
             return nb_cli_fail("--server", "unknown option '%s' (see bridge --help)", argv[i]);
         }
 #undef VALUE
-        if (r != 0)
-            return r;
+        if (r != 0) return r;
     }
     if (o->n_relays == 0) {
         const char *env = getenv("BRIDGE_RELAYS");
         o->relay_env = nb_strdup(env && *env ? env : "wss://relay.tenex.chat");
-        if (add_relays(o, o->relay_env) != 0)
-            return NB_EXIT_USAGE;
+        if (add_relays(o, o->relay_env) != 0) return NB_EXIT_USAGE;
     }
     return 0;
 }
@@ -210,8 +203,7 @@ static int parse_opts(opts_t *o, int argc, char **argv)
 static void scrub_env(const char *name)
 {
     char *v = getenv(name);
-    if (v != NULL)
-        explicit_bzero(v, strlen(v));
+    if (v != NULL) explicit_bzero(v, strlen(v));
     unsetenv(name);
 }
 
@@ -243,8 +235,7 @@ static void on_drain(uv_timer_t *t)
 {
     server_t *s = t->data;
     size_t active = s->http ? nb_http_server_active(s->http) : 0;
-    if (active > 0 && uv_now(&s->loop) < s->drain_deadline)
-        return; /* keep waiting (the timer repeats) */
+    if (active > 0 && uv_now(&s->loop) < s->drain_deadline) return; /* keep waiting (the timer repeats) */
     uv_timer_stop(t);
     if (active > 0)
         NB_WARN("shutdown: %zu responses still open after the grace period; closing them", active);
@@ -276,9 +267,9 @@ static void on_relay_state(void *ud, size_t idx, const nb_relay_info_t *info)
     if (info->state == NB_RELAY_OPEN)
         NB_INFO("relay %s: open", info->url);
     else if (info->state == NB_RELAY_BACKOFF)
-        NB_WARN("relay %s: down (%s); retrying", info->url, info->last_error && *info->last_error ? info->last_error : "closed");
-    if (s->bridge)
-        nb_bridge_poke(s->bridge);
+        NB_WARN("relay %s: down (%s); retrying", info->url,
+                info->last_error && *info->last_error ? info->last_error : "closed");
+    if (s->bridge) nb_bridge_poke(s->bridge);
 }
 
 int nb_cmd_server(int argc, char **argv)
@@ -286,11 +277,9 @@ int nb_cmd_server(int argc, char **argv)
     opts_t o;
     int status = NB_EXIT_USAGE;
     server_t *s = nb_calloc(1, sizeof(*s));
-    if (parse_opts(&o, argc, argv) != 0)
-        goto out_opts;
+    if (parse_opts(&o, argc, argv) != 0) goto out_opts;
     nb_log_setup(o.log_level, o.log_json);
-    if (nb_cli_load_key("--server", &s->keys, o.nsec_file) != 0)
-        goto out_opts;
+    if (nb_cli_load_key("--server", &s->keys, o.nsec_file) != 0) goto out_opts;
     scrub_env("TENEX_NSEC");
     uint8_t owner[32];
     memcpy(owner, s->keys.pubkey, 32);

@@ -25,24 +25,20 @@ void nb_buf_dispose(nb_buf_t *b)
 void nb_buf_reset(nb_buf_t *b)
 {
     b->len = 0;
-    if (b->data != NULL)
-        b->data[0] = '\0';
+    if (b->data != NULL) b->data[0] = '\0';
 }
 
 int nb_buf_reserve(nb_buf_t *b, size_t n)
 {
     /* Written so nothing can wrap: len <= max always holds, and len + n + 1 must fit. */
-    if (n > b->max - b->len || n >= SIZE_MAX - b->len)
-        return NB_ETOOBIG;
+    if (n > b->max - b->len || n >= SIZE_MAX - b->len) return NB_ETOOBIG;
     size_t need = b->len + n + 1;
-    if (need <= b->cap)
-        return 0;
+    if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
     /* max may be SIZE_MAX ("no ceiling"): compare without computing max + 1. */
-    if (cap - 1 > b->max)
-        cap = b->max + 1;
+    if (cap - 1 > b->max) cap = b->max + 1;
     b->data = nb_realloc(b->data, cap);
     b->cap = cap;
     return 0;
@@ -51,10 +47,8 @@ int nb_buf_reserve(nb_buf_t *b, size_t n)
 int nb_buf_append(nb_buf_t *b, const void *p, size_t n)
 {
     int r = nb_buf_reserve(b, n);
-    if (r != 0)
-        return r;
-    if (n > 0)
-        memcpy(b->data + b->len, p, n);
+    if (r != 0) return r;
+    if (n > 0) memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = '\0';
     return 0;
@@ -76,11 +70,9 @@ int nb_buf_vappendf(nb_buf_t *b, const char *fmt, va_list ap)
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap2);
     va_end(ap2);
-    if (n < 0)
-        return NB_EINVAL;
+    if (n < 0) return NB_EINVAL;
     int r = nb_buf_reserve(b, (size_t)n);
-    if (r != 0)
-        return r;
+    if (r != 0) return r;
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     b->len += (size_t)n;
     return 0;
@@ -102,8 +94,7 @@ char *nb_buf_steal(nb_buf_t *b, size_t *len)
         p = nb_malloc(1);
         p[0] = '\0';
     }
-    if (len != NULL)
-        *len = b->len;
+    if (len != NULL) *len = b->len;
     b->data = NULL;
     b->len = b->cap = 0;
     return p;

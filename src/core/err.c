@@ -5,8 +5,8 @@ const char *nb_strerror(int err)
     switch (err) {
     case NB_OK:
         return "success";
-#define NB_ERR_MSG_(name, msg)                                                                     \
-    case NB_##name:                                                                                \
+#define NB_ERR_MSG_(name, msg)                                                                               \
+    case NB_##name:                                                                                          \
         return msg;
         NB_ERR_MAP(NB_ERR_MSG_)
 #undef NB_ERR_MSG_
@@ -20,8 +20,8 @@ const char *nb_err_name(int err)
     switch (err) {
     case NB_OK:
         return "OK";
-#define NB_ERR_NAME_(name, msg)                                                                    \
-    case NB_##name:                                                                                \
+#define NB_ERR_NAME_(name, msg)                                                                              \
+    case NB_##name:                                                                                          \
         return #name;
         NB_ERR_MAP(NB_ERR_NAME_)
 #undef NB_ERR_NAME_

@@ -67,8 +67,7 @@ static size_t escape(char *dst, size_t cap, const char *src, bool json)
 
 void nb_log(nb_log_level_t level, const char *fmt, ...)
 {
-    if (!nb_log_enabled(level))
-        return;
+    if (!nb_log_enabled(level)) return;
     char msg[2048], esc[4096], ts[40];
     va_list ap;
     va_start(ap, fmt);
@@ -91,10 +90,8 @@ void nb_log(nb_log_level_t level, const char *fmt, ...)
 
 int nb_log_reopen(const char *path)
 {
-    if (path == NULL)
-        return 0;
-    if (freopen(path, "a", stderr) == NULL)
-        return NB_EIO;
+    if (path == NULL) return 0;
+    if (freopen(path, "a", stderr) == NULL) return NB_EIO;
     setvbuf(stderr, NULL, _IOLBF, 0);
     return 0;
 }

@@ -15,24 +15,21 @@ static void oom(size_t n)
 void *nb_malloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (p == NULL)
-        oom(n);
+    if (p == NULL) oom(n);
     return p;
 }
 
 void *nb_calloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (p == NULL)
-        oom(n * size);
+    if (p == NULL) oom(n * size);
     return p;
 }
 
 void *nb_realloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
-    if (q == NULL)
-        oom(n);
+    if (q == NULL) oom(n);
     return q;
 }
 
@@ -58,8 +55,7 @@ void nb_free(void *p)
 void nb_memwipe(void *p, size_t n)
 {
     /* explicit_bzero is in glibc >= 2.25 and is documented not to be optimized away. */
-    if (p != NULL && n > 0)
-        explicit_bzero(p, n);
+    if (p != NULL && n > 0) explicit_bzero(p, n);
 }
 
 static void *cjson_malloc(size_t n)

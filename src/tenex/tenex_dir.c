@@ -50,8 +50,7 @@ void nb_tenex_dir_create(nb_tenex_dir_t **out, const nb_tenex_dir_config_t *cfg)
 {
     nb_tenex_dir_t *d = nb_calloc(1, sizeof(*d));
     d->cfg = *cfg;
-    if (d->cfg.max_projects == 0)
-        d->cfg.max_projects = 1000;
+    if (d->cfg.max_projects == 0) d->cfg.max_projects = 1000;
     if (cfg->n_backends > 0) {
         d->backends = nb_malloc(cfg->n_backends * 32);
         memcpy(d->backends, cfg->backends, cfg->n_backends * 32);
@@ -63,20 +62,16 @@ void nb_tenex_dir_create(nb_tenex_dir_t **out, const nb_tenex_dir_config_t *cfg)
 
 void nb_tenex_dir_stop(nb_tenex_dir_t *d)
 {
-    if (d->sub_projects)
-        nb_sub_release(d->sub_projects);
-    if (d->sub_status)
-        nb_sub_release(d->sub_status);
-    if (d->sub_profiles)
-        nb_sub_release(d->sub_profiles);
+    if (d->sub_projects) nb_sub_release(d->sub_projects);
+    if (d->sub_status) nb_sub_release(d->sub_status);
+    if (d->sub_profiles) nb_sub_release(d->sub_profiles);
     d->sub_projects = d->sub_status = d->sub_profiles = NULL;
     d->pool = NULL;
 }
 
 void nb_tenex_dir_destroy(nb_tenex_dir_t *d)
 {
-    if (d == NULL)
-        return;
+    if (d == NULL) return;
     nb_tenex_dir_stop(d);
     for (size_t i = 0; i < d->n_projects; i++) {
         nb_free(d->projects[i].p.dtag);
@@ -97,17 +92,14 @@ void nb_tenex_dir_on_change(nb_tenex_dir_t *d, void (*cb)(void *ud), void *ud)
 
 static void changed(nb_tenex_dir_t *d)
 {
-    if (d->on_change)
-        d->on_change(d->change_ud);
+    if (d->on_change) d->on_change(d->change_ud);
 }
 
 static bool trusted_backend(const nb_tenex_dir_t *d, const uint8_t pk[32])
 {
-    if (d->cfg.n_backends == 0)
-        return true;
+    if (d->cfg.n_backends == 0) return true;
     for (size_t i = 0; i < d->cfg.n_backends; i++)
-        if (memcmp(d->cfg.backends[i], pk, 32) == 0)
-            return true;
+        if (memcmp(d->cfg.backends[i], pk, 32) == 0) return true;
     return false;
 }
 
@@ -115,8 +107,7 @@ static bool trusted_backend(const nb_tenex_dir_t *d, const uint8_t pk[32])
 
 static bool valid_slug(const nb_str_t *s)
 {
-    if (s->len == 0 || s->len > NB_TENEX_MAX_SLUG)
-        return false;
+    if (s->len == 0 || s->len > NB_TENEX_MAX_SLUG) return false;
     for (size_t i = 0; i < s->len; i++) {
         unsigned char c = (unsigned char)s->p[i];
         if (c < 0x21 || c == 0x7f || c == '/') /* a slug goes into `model` and URLs */
@@ -135,20 +126,16 @@ static void apply_name(nb_tenex_agent_t *a, const char *slug, uint8_t rank)
 
 static void remember_name(nb_tenex_dir_t *d, const uint8_t pk[32], const nb_str_t *slug, uint8_t rank)
 {
-    if (!valid_slug(slug))
-        return;
+    if (!valid_slug(slug)) return;
     name_t *n = NULL;
     for (size_t i = 0; i < d->n_names; i++)
-        if (memcmp(d->names[i].pubkey, pk, 32) == 0)
-            n = &d->names[i];
+        if (memcmp(d->names[i].pubkey, pk, 32) == 0) n = &d->names[i];
     if (n == NULL) {
-        if (d->n_names == MAX_NAMES)
-            return;
+        if (d->n_names == MAX_NAMES) return;
         n = &d->names[d->n_names++];
         memcpy(n->pubkey, pk, 32);
     }
-    if (rank < n->rank)
-        return;
+    if (rank < n->rank) return;
     memcpy(n->slug, slug->p, slug->len);
     n->slug[slug->len] = '\0';
     n->rank = rank;
@@ -186,22 +173,19 @@ static void on_sub_closed(void *ud, nb_sub_t *s, const char *url, const char *ms
 
 static void resubscribe_profiles(nb_tenex_dir_t *d)
 {
-    if (d->pool == NULL)
-        return;
+    if (d->pool == NULL) return;
     /* the set of roster pubkeys */
     size_t n = 0;
     uint8_t(*set)[32] = NULL;
     size_t cap = 0;
     for (size_t i = 0; i < d->n_projects; i++) {
-        if (d->projects[i].deleted)
-            continue;
+        if (d->projects[i].deleted) continue;
         for (size_t j = 0; j < d->projects[i].p.n_agents; j++) {
             const uint8_t *pk = d->projects[i].p.agents[j].pubkey;
             bool dup = false;
             for (size_t k = 0; k < n && !dup; k++)
                 dup = memcmp(set[k], pk, 32) == 0;
-            if (dup || n == 1000)
-                continue;
+            if (dup || n == 1000) continue;
             if (n == cap) {
                 cap = cap ? cap * 2 : 16;
                 set = nb_realloc(set, cap * 32);
@@ -209,8 +193,7 @@ static void resubscribe_profiles(nb_tenex_dir_t *d)
             memcpy(set[n++], pk, 32);
         }
     }
-    bool same = n == d->n_profile_authors &&
-                (n == 0 || memcmp(set, d->profile_authors, n * 32) == 0);
+    bool same = n == d->n_profile_authors && (n == 0 || memcmp(set, d->profile_authors, n * 32) == 0);
     if (same) {
         nb_free(set);
         return;
@@ -222,8 +205,7 @@ static void resubscribe_profiles(nb_tenex_dir_t *d)
     nb_free(d->profile_authors);
     d->profile_authors = set;
     d->n_profile_authors = n;
-    if (n == 0)
-        return;
+    if (n == 0) return;
     nb_filter_t f;
     nb_filter_init(&f);
     nb_filter_add_kind(&f, NB_KIND_PROFILE);
@@ -231,8 +213,7 @@ static void resubscribe_profiles(nb_tenex_dir_t *d)
         nb_filter_add_author(&f, set[i]);
     static const nb_sub_cb_t cb = {on_sub_event, NULL, on_sub_closed};
     int r = nb_pool_subscribe(d->pool, &d->sub_profiles, &f, 1, &cb, d);
-    if (r != 0)
-        NB_WARN("tenex: cannot subscribe to agent profiles: %s", nb_strerror(r));
+    if (r != 0) NB_WARN("tenex: cannot subscribe to agent profiles: %s", nb_strerror(r));
     nb_filter_dispose(&f);
 }
 
@@ -246,8 +227,7 @@ int nb_tenex_dir_start(nb_tenex_dir_t *d, nb_pool_t *pool, int64_t now)
     static const nb_sub_cb_t pcb = {on_sub_event, on_projects_eose, on_sub_closed};
     int r = nb_pool_subscribe(pool, &d->sub_projects, f, 1, &pcb, d);
     nb_filter_dispose(&f[0]);
-    if (r != 0)
-        return r;
+    if (r != 0) return r;
     char owner_hex[65];
     nb_hex_encode(owner_hex, d->cfg.owner, 32);
     nb_filter_init(&f[0]);
@@ -275,18 +255,17 @@ static project_t *find(const nb_tenex_dir_t *d, const char *dtag, size_t len)
 static project_t *find_coord(const nb_tenex_dir_t *d, const nb_str_t *coord)
 {
     for (size_t i = 0; i < d->n_projects; i++)
-        if (strlen(d->projects[i].p.coord) == coord->len && memcmp(d->projects[i].p.coord, coord->p, coord->len) == 0)
+        if (strlen(d->projects[i].p.coord) == coord->len &&
+            memcmp(d->projects[i].p.coord, coord->p, coord->len) == 0)
             return &d->projects[i];
     return NULL;
 }
 
 static void on_project(nb_tenex_dir_t *d, const nb_event_t *ev)
 {
-    if (memcmp(ev->pubkey, d->cfg.owner, 32) != 0)
-        return;
+    if (memcmp(ev->pubkey, d->cfg.owner, 32) != 0) return;
     const nb_str_t *dtag = nb_event_tag_value(ev, "d");
-    if (dtag == NULL || dtag->len == 0 || dtag->len > 256 || memchr(dtag->p, '\0', dtag->len) != NULL)
-        return;
+    if (dtag == NULL || dtag->len == 0 || dtag->len > 256 || memchr(dtag->p, '\0', dtag->len) != NULL) return;
     project_t *pr = find(d, dtag->p, dtag->len);
     if (pr != NULL) {
         /* NIP-01: the newest version wins; on a tie, the lowest id. */
@@ -294,8 +273,7 @@ static void on_project(nb_tenex_dir_t *d, const nb_event_t *ev)
             (ev->created_at == pr->p.created_at && memcmp(ev->id, pr->id, 32) >= 0))
             return;
     } else {
-        if (d->n_projects == d->cfg.max_projects)
-            return;
+        if (d->n_projects == d->cfg.max_projects) return;
         if (d->n_projects == d->cap_projects) {
             d->cap_projects = d->cap_projects ? d->cap_projects * 2 : 8;
             d->projects = nb_realloc(d->projects, d->cap_projects * sizeof(*d->projects));
@@ -312,20 +290,17 @@ static void on_project(nb_tenex_dir_t *d, const nb_event_t *ev)
     pr->deleted = nb_tenex_has_tag(ev, "deleted", NULL);
     nb_free(pr->p.title);
     const nb_str_t *title = nb_event_tag_value(ev, "title");
-    if (title == NULL)
-        title = nb_event_tag_value(ev, "name");
+    if (title == NULL) title = nb_event_tag_value(ev, "name");
     pr->p.title = title ? nb_strndup(title->p, title->len) : nb_strdup(pr->p.dtag);
     /* The roster: lowercase p tags in order, the first is the PM. */
     pr->p.n_agents = 0;
     for (uint32_t i = 0; i < ev->ntags && pr->p.n_agents < NB_TENEX_MAX_AGENTS; i++) {
         uint8_t pk[32];
-        if (!nb_tag_is(&ev->tags[i], "p") || !nb_tenex_tag_hex32(&ev->tags[i], 1, pk))
-            continue;
+        if (!nb_tag_is(&ev->tags[i], "p") || !nb_tenex_tag_hex32(&ev->tags[i], 1, pk)) continue;
         bool dup = false;
         for (size_t j = 0; j < pr->p.n_agents && !dup; j++)
             dup = memcmp(pr->p.agents[j].pubkey, pk, 32) == 0;
-        if (dup)
-            continue;
+        if (dup) continue;
         nb_tenex_agent_t *a = &pr->p.agents[pr->p.n_agents++];
         memset(a, 0, sizeof(*a));
         memcpy(a->pubkey, pk, 32);
@@ -345,36 +320,30 @@ static void legacy_roster(nb_tenex_dir_t *d, project_t *pr, const nb_event_t *ev
     size_t n = 0, pm = 0;
     for (uint32_t i = 0; i < ev->ntags && n < NB_TENEX_MAX_AGENTS; i++) {
         const nb_tag_t *t = &ev->tags[i];
-        if (!nb_tag_is(t, "agent") || !nb_tenex_tag_hex32(t, 1, agents[n].pubkey))
-            continue;
+        if (!nb_tag_is(t, "agent") || !nb_tenex_tag_hex32(t, 1, agents[n].pubkey)) continue;
         agents[n].slug[0] = '\0';
         agents[n].slug_rank = 0;
         if (t->n >= 3 && valid_slug(&t->items[2]))
             apply_name(&agents[n], t->items[2].p, 3);
         else
             name_agent(d, &agents[n]);
-        if (t->n >= 4 && strcmp(t->items[3].p, "pm") == 0)
-            pm = n;
+        if (t->n >= 4 && strcmp(t->items[3].p, "pm") == 0) pm = n;
         n++;
     }
-    if (n == 0)
-        return;
+    if (n == 0) return;
     /* the PM first */
     pr->p.agents[0] = agents[pm];
     size_t k = 1;
     for (size_t i = 0; i < n; i++)
-        if (i != pm)
-            pr->p.agents[k++] = agents[i];
+        if (i != pm) pr->p.agents[k++] = agents[i];
     pr->p.n_agents = n;
     resubscribe_profiles(d);
 }
 
 static void on_status(nb_tenex_dir_t *d, const nb_event_t *ev)
 {
-    if (!trusted_backend(d, ev->pubkey))
-        return;
-    if (ev->created_at > d->backend_seen)
-        d->backend_seen = ev->created_at;
+    if (!trusted_backend(d, ev->pubkey)) return;
+    if (ev->created_at > d->backend_seen) d->backend_seen = ev->created_at;
     if (ev->kind == NB_KIND_HEARTBEAT) {
         changed(d);
         return;
@@ -384,8 +353,7 @@ static void on_status(nb_tenex_dir_t *d, const nb_event_t *ev)
         for (uint32_t i = 0; i < ev->ntags && status_of == NULL; i++)
             if (nb_tag_is(&ev->tags[i], "a") && ev->tags[i].n >= 2)
                 status_of = find_coord(d, &ev->tags[i].items[1]);
-        if (status_of == NULL)
-            return; /* a status for a project we do not know (yet) */
+        if (status_of == NULL) return; /* a status for a project we do not know (yet) */
     }
     for (uint32_t i = 0; i < ev->ntags; i++) {
         const nb_tag_t *t = &ev->tags[i];
@@ -397,13 +365,13 @@ static void on_status(nb_tenex_dir_t *d, const nb_event_t *ev)
         status_of->p.status_at = ev->created_at;
         memcpy(status_of->p.backend, ev->pubkey, 32);
         status_of->p.has_backend = true;
-        if (status_of->p.legacy || status_of->p.n_agents == 0)
-            legacy_roster(d, status_of, ev);
+        if (status_of->p.legacy || status_of->p.n_agents == 0) legacy_roster(d, status_of, ev);
         /* A status names this project's agents authoritatively (rank 3 beats inventory). */
         for (uint32_t i = 0; i < ev->ntags; i++) {
             const nb_tag_t *t = &ev->tags[i];
             uint8_t pk[32];
-            if (!nb_tag_is(t, "agent") || t->n < 3 || !nb_tenex_tag_hex32(t, 1, pk) || !valid_slug(&t->items[2]))
+            if (!nb_tag_is(t, "agent") || t->n < 3 || !nb_tenex_tag_hex32(t, 1, pk) ||
+                !valid_slug(&t->items[2]))
                 continue;
             for (size_t j = 0; j < status_of->p.n_agents; j++)
                 if (memcmp(status_of->p.agents[j].pubkey, pk, 32) == 0)
@@ -474,10 +442,8 @@ size_t nb_tenex_dir_project_count(const nb_tenex_dir_t *d)
 const nb_tenex_project_t *nb_tenex_dir_project_at(const nb_tenex_dir_t *d, size_t i)
 {
     for (size_t k = 0; k < d->n_projects; k++) {
-        if (d->projects[k].deleted)
-            continue;
-        if (i-- == 0)
-            return &d->projects[k].p;
+        if (d->projects[k].deleted) continue;
+        if (i-- == 0) return &d->projects[k].p;
     }
     return NULL;
 }
@@ -485,15 +451,13 @@ const nb_tenex_project_t *nb_tenex_dir_project_at(const nb_tenex_dir_t *d, size_
 const nb_tenex_agent_t *nb_tenex_project_agent(const nb_tenex_project_t *p, const char *slug)
 {
     for (size_t i = 0; i < p->n_agents; i++)
-        if (p->agents[i].slug[0] != '\0' && strcmp(p->agents[i].slug, slug) == 0)
-            return &p->agents[i];
+        if (p->agents[i].slug[0] != '\0' && strcmp(p->agents[i].slug, slug) == 0) return &p->agents[i];
     return NULL;
 }
 
 const char *nb_tenex_agent_name(const nb_tenex_agent_t *a, char buf[NB_TENEX_MAX_SLUG + 1])
 {
-    if (a->slug[0] != '\0')
-        return a->slug;
+    if (a->slug[0] != '\0') return a->slug;
     char hex[65];
     nb_hex_encode(hex, a->pubkey, 32);
     snprintf(buf, NB_TENEX_MAX_SLUG + 1, "agent-%.8s", hex);

@@ -29,21 +29,16 @@ bool nb_tenex_root(const nb_event_t *ev, uint8_t out[32])
     const nb_tag_t *first_unmarked = NULL, *upper = NULL;
     for (uint32_t i = 0; i < ev->ntags; i++) {
         const nb_tag_t *t = &ev->tags[i];
-        if (t->n < 2)
-            continue;
+        if (t->n < 2) continue;
         if (nb_tag_is(t, "e")) {
-            if (!legacy && marked(t, "root"))
-                return nb_tenex_tag_hex32(t, 1, out);
-            if (first_unmarked == NULL && unmarked(t))
-                first_unmarked = t;
+            if (!legacy && marked(t, "root")) return nb_tenex_tag_hex32(t, 1, out);
+            if (first_unmarked == NULL && unmarked(t)) first_unmarked = t;
         } else if (upper == NULL && nb_tag_is(t, "E")) {
             upper = t;
         }
     }
-    if (legacy)
-        return upper != NULL && nb_tenex_tag_hex32(upper, 1, out);
-    if (first_unmarked != NULL)
-        return nb_tenex_tag_hex32(first_unmarked, 1, out);
+    if (legacy) return upper != NULL && nb_tenex_tag_hex32(upper, 1, out);
+    if (first_unmarked != NULL) return nb_tenex_tag_hex32(first_unmarked, 1, out);
     return upper != NULL && nb_tenex_tag_hex32(upper, 1, out);
 }
 
@@ -75,18 +70,14 @@ bool nb_tenex_has_pubkey_tag(const nb_event_t *ev, const char *name, const uint8
 bool nb_tenex_tag_int(const nb_event_t *ev, const char *name, int64_t *out)
 {
     const nb_str_t *v = nb_event_tag_value(ev, name);
-    if (v == NULL || v->len == 0 || v->len > 18)
-        return false;
+    if (v == NULL || v->len == 0 || v->len > 18) return false;
     int64_t x = 0;
     size_t i = 0;
     bool neg = v->p[0] == '-';
-    if (neg)
-        i = 1;
-    if (i == v->len)
-        return false;
+    if (neg) i = 1;
+    if (i == v->len) return false;
     for (; i < v->len; i++) {
-        if (v->p[i] < '0' || v->p[i] > '9')
-            return false;
+        if (v->p[i] < '0' || v->p[i] > '9') return false;
         x = x * 10 + (v->p[i] - '0');
     }
     *out = neg ? -x : x;
@@ -97,8 +88,7 @@ bool nb_tenex_has_tag(const nb_event_t *ev, const char *name, const char *value)
 {
     for (uint32_t i = 0; i < ev->ntags; i++) {
         const nb_tag_t *t = &ev->tags[i];
-        if (nb_tag_is(t, name) && (value == NULL || nb_tag_item_eq(t, 1, value)))
-            return true;
+        if (nb_tag_is(t, name) && (value == NULL || nb_tag_item_eq(t, 1, value))) return true;
     }
     return false;
 }

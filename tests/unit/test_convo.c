@@ -19,12 +19,12 @@ static void test_key_normalization(void)
     nb_convo_key(kb, b, 2, "reply\n", 6);
     nb_convo_key(kc, c, 1, "reply", 5);
     nb_convo_key(kd, d, 2, "reply", 5);
-    NB_CHECK_MEM(ka, kb, 32); /* whitespace at the ends and developer≡system do not matter */
+    NB_CHECK_MEM(ka, kb, 32);          /* whitespace at the ends and developer≡system do not matter */
     NB_CHECK(memcmp(ka, kc, 32) != 0); /* the system message is part of the key */
     NB_CHECK(memcmp(ka, kd, 32) != 0); /* roles matter */
     /* what the next request sends: the history including our reply, before its new user message */
-    nb_chat_msg_t next[] = {M(NB_ROLE_SYSTEM, "be brief"), M(NB_ROLE_USER, "hi"), M(NB_ROLE_ASSISTANT, "reply"),
-                            M(NB_ROLE_USER, "more")};
+    nb_chat_msg_t next[] = {M(NB_ROLE_SYSTEM, "be brief"), M(NB_ROLE_USER, "hi"),
+                            M(NB_ROLE_ASSISTANT, "reply"), M(NB_ROLE_USER, "more")};
     nb_convo_key(ke, next, 3, NULL, 0);
     NB_CHECK_MEM(ka, ke, 32);
     /* tool results and text-less assistant tool calls are skipped */

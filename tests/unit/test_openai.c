@@ -27,18 +27,18 @@ static void test_minimal_request(void)
 static void test_full_request(void)
 {
     /* What ElevenLabs and the SDKs send: parts, extra fields, tools, several roles. */
-    const char *body =
-        "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-        "\"max_tokens\":10,\"max_completion_tokens\":20,\"temperature\":0.5,\"user_id\":\"u\","
-        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
-        "\"elevenlabs_extra_body\":{\"a\":[1,2,{}]},"
-        "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
-        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"first\"},"
-        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}},{\"type\":\"text\",\"text\":\"part \\u00e9\"}]},"
-        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[]},"
-        "{\"role\":\"tool\",\"content\":\"42\",\"tool_call_id\":\"t\"},"
-        "{\"role\":\"user\",\"content\":\"second \\ud83d\\ude00\"},"
-        "{\"role\":\"developer\",\"content\":[{\"type\":\"text\",\"text\":\"dev\"}]}]}";
+    const char *body = "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+                       "\"max_tokens\":10,\"max_completion_tokens\":20,\"temperature\":0.5,\"user_id\":\"u\","
+                       "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+                       "\"elevenlabs_extra_body\":{\"a\":[1,2,{}]},"
+                       "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+                       "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"first\"},"
+                       "{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}},{\"type\":\"text\",\"text\":"
+                       "\"part \\u00e9\"}]},"
+                       "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[]},"
+                       "{\"role\":\"tool\",\"content\":\"42\",\"tool_call_id\":\"t\"},"
+                       "{\"role\":\"user\",\"content\":\"second \\ud83d\\ude00\"},"
+                       "{\"role\":\"developer\",\"content\":[{\"type\":\"text\",\"text\":\"dev\"}]}]}";
     nb_chat_req_t r;
     nb_api_error_t e;
     NB_REQUIRE(parse(&r, body, &e) == 0);
@@ -73,16 +73,25 @@ static void test_bad_requests(void)
         {"{\"model\":\"m\",\"messages\":[]}", "messages", "at least one"},
         {"{\"model\":\"m\",\"messages\":[1]}", "messages[0]", "object"},
         {"{\"model\":\"m\",\"messages\":[{\"content\":\"hi\"}]}", "messages[0].role", "role"},
-        {"{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"hi\"}]}", "messages[0].role", "unknown role"},
-        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages[0].content", "string or an array"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"hi\"}]}", "messages[0].role",
+         "unknown role"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages[0].content",
+         "string or an array"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}]}", "messages[0].content", "content"},
-        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"a\"}]}]}", "messages[0].content", "type"},
-        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]}", "messages[0].content", "text"},
-        {"{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}", "messages", "user message"},
-        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\" \\n \"}]}", "messages[0].content", "no text"},
-        {"{\"model\":\"m\",\"stream\":\"yes\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "stream", "boolean"},
-        {"{\"model\":\"m\",\"stream_options\":[],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "stream_options", "object"},
-        {"{\"model\":\"m\",\"max_tokens\":0,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "max_tokens", "positive"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"a\"}]}]}",
+         "messages[0].content", "type"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]}",
+         "messages[0].content", "text"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}", "messages",
+         "user message"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\" \\n \"}]}", "messages[0].content",
+         "no text"},
+        {"{\"model\":\"m\",\"stream\":\"yes\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         "stream", "boolean"},
+        {"{\"model\":\"m\",\"stream_options\":[],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         "stream_options", "object"},
+        {"{\"model\":\"m\",\"max_tokens\":0,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         "max_tokens", "positive"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         nb_chat_req_t r;
@@ -126,27 +135,33 @@ static void test_chunks_exact(void)
     nb_buf_t b;
     nb_buf_init(&b, 1 << 20);
     NB_CHECK_INT(nb_oai_chunk_role(&b, &ctx), 0);
-    NB_CHECK_STR(b.data, "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
-                         "\"model\":\"pm\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                         "\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    NB_CHECK_STR(
+        b.data,
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+        "\"model\":\"pm\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+        "\"logprobs\":null,\"finish_reason\":null}]}\n\n");
     nb_buf_reset(&b);
     NB_CHECK_INT(nb_oai_chunk_content(&b, &ctx, "a\"b\n\x01/\xc3\xa9", 8), 0);
-    NB_CHECK_STR(b.data, "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
-                         "\"model\":\"pm\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\\\"b\\n\\u0001/\xc3\xa9\"},"
-                         "\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    NB_CHECK_STR(
+        b.data,
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+        "\"model\":\"pm\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\\\"b\\n\\u0001/\xc3\xa9\"},"
+        "\"logprobs\":null,\"finish_reason\":null}]}\n\n");
     nb_buf_reset(&b);
     nb_chunk_ctx_t u = ctx;
     u.include_usage = true;
     NB_CHECK_INT(nb_oai_chunk_finish(&b, &u, "stop"), 0);
-    NB_CHECK_STR(b.data, "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
-                         "\"model\":\"pm\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
-                         "\"finish_reason\":\"stop\"}],\"usage\":null}\n\n");
+    NB_CHECK_STR(b.data,
+                 "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+                 "\"model\":\"pm\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
+                 "\"finish_reason\":\"stop\"}],\"usage\":null}\n\n");
     nb_buf_reset(&b);
     nb_usage_t usage = {3, 4, 7};
     NB_CHECK_INT(nb_oai_chunk_usage(&b, &u, &usage), 0);
-    NB_CHECK_STR(b.data, "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
-                         "\"model\":\"pm\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,"
-                         "\"total_tokens\":7}}\n\n");
+    NB_CHECK_STR(b.data,
+                 "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+                 "\"model\":\"pm\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,"
+                 "\"total_tokens\":7}}\n\n");
     nb_buf_reset(&b);
     NB_CHECK_INT(nb_oai_sse_done(&b), 0);
     NB_CHECK_STR(b.data, "data: [DONE]\n\n");
@@ -159,10 +174,12 @@ static void test_completion_error_models(void)
     nb_buf_init(&b, 1 << 20);
     nb_usage_t usage = {1, 2, 3};
     NB_CHECK_INT(nb_oai_completion(&b, &ctx, "hello", 5, &usage), 0);
-    NB_CHECK_STR(b.data, "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1700000000,\"model\":\"pm\","
-                         "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hello\","
-                         "\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
-                         "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}");
+    NB_CHECK_STR(
+        b.data,
+        "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1700000000,\"model\":\"pm\","
+        "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hello\","
+        "\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
+        "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}");
     nb_buf_reset(&b);
     nb_api_error_t e;
     NB_CHECK_INT(nb_api_error_set(&e, 404, "invalid_request_error", "model_not_found", "model",
@@ -174,12 +191,17 @@ static void test_completion_error_models(void)
     nb_buf_reset(&b);
     nb_api_error_set(&e, 504, "timeout_error", NULL, NULL, "late");
     NB_CHECK_INT(nb_oai_sse_error(&b, &e), 0);
-    NB_CHECK_STR(b.data, "data: {\"error\":{\"message\":\"late\",\"type\":\"timeout_error\",\"param\":null,\"code\":null}}\n\n");
+    NB_CHECK_STR(
+        b.data,
+        "data: "
+        "{\"error\":{\"message\":\"late\",\"type\":\"timeout_error\",\"param\":null,\"code\":null}}\n\n");
     nb_buf_reset(&b);
     const char *ids[] = {"pm", "coder"};
     NB_CHECK_INT(nb_oai_models(&b, ids, 2, 5, "tenex"), 0);
-    NB_CHECK_STR(b.data, "{\"object\":\"list\",\"data\":[{\"id\":\"pm\",\"object\":\"model\",\"created\":5,\"owned_by\":"
-                         "\"tenex\"},{\"id\":\"coder\",\"object\":\"model\",\"created\":5,\"owned_by\":\"tenex\"}]}");
+    NB_CHECK_STR(
+        b.data,
+        "{\"object\":\"list\",\"data\":[{\"id\":\"pm\",\"object\":\"model\",\"created\":5,\"owned_by\":"
+        "\"tenex\"},{\"id\":\"coder\",\"object\":\"model\",\"created\":5,\"owned_by\":\"tenex\"}]}");
     nb_buf_dispose(&b);
 }
 

@@ -9,7 +9,8 @@
 static uint8_t OWNER[32], STRANGER[32], BACKEND[32], PM[32], CODER[32];
 static char OWNER_HEX[65], PM_HEX[65], CODER_HEX[65], COORD[200];
 
-static void feed(nb_tenex_dir_t *d, uint32_t kind, const uint8_t *author, int64_t at, const char *content, ...)
+static void feed(nb_tenex_dir_t *d, uint32_t kind, const uint8_t *author, int64_t at, const char *content,
+                 ...)
 {
     static unsigned counter;
     nb_event_t ev;
@@ -27,8 +28,7 @@ static void feed(nb_tenex_dir_t *d, uint32_t kind, const uint8_t *author, int64_
         const char *items[8];
         size_t n = 0;
         const char *s = va_arg(ap, const char *);
-        if (s == NULL)
-            break;
+        if (s == NULL) break;
         while (s != NULL && n < 8) {
             items[n++] = s;
             s = va_arg(ap, const char *);
@@ -57,7 +57,8 @@ static nb_tenex_dir_t *make(const uint8_t (*pins)[32], size_t n)
 static void test_roster_and_slugs(void)
 {
     nb_tenex_dir_t *d = make(NULL, 0);
-    feed(d, 31933, OWNER, 100, "", TAG("d", "demo"), TAG("title", "Demo"), TAG("p", PM_HEX), TAG("p", CODER_HEX), END);
+    feed(d, 31933, OWNER, 100, "", TAG("d", "demo"), TAG("title", "Demo"), TAG("p", PM_HEX),
+         TAG("p", CODER_HEX), END);
     const nb_tenex_project_t *p = nb_tenex_dir_project(d, "demo");
     NB_REQUIRE(p != NULL);
     NB_CHECK_STR(p->title, "Demo");

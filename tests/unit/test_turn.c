@@ -31,8 +31,7 @@ static void on_end(void *ud, const nb_turn_end_t *e)
     sink_t *s = ud;
     s->ends++;
     s->end = *e;
-    if (e->error)
-        snprintf(s->error, sizeof(s->error), "%.*s", (int)e->error_len, e->error);
+    if (e->error) snprintf(s->error, sizeof(s->error), "%.*s", (int)e->error_len, e->error);
 }
 
 static nb_turn_t T;
@@ -87,8 +86,7 @@ static void feed(uint32_t kind, const uint8_t *author, const char *content, ...)
         const char *items[8];
         size_t n = 0;
         const char *s = va_arg(ap, const char *);
-        if (s == NULL)
-            break;
+        if (s == NULL) break;
         while (s != NULL && n < 8) {
             items[n++] = s;
             s = va_arg(ap, const char *);
@@ -108,13 +106,14 @@ static void delta(int seq, int ral, const char *s)
     char sq[16], rl[16];
     snprintf(sq, sizeof(sq), "%d", seq);
     snprintf(rl, sizeof(rl), "%d", ral);
-    feed(24135, AGENT, s, TAG("e", ROOT_HEX, "", "root"), TAG("e", MSG_HEX, "", "reply"), TAG("a", "31933:x:d"),
-         TAG("llm-ral", rl), TAG("stream-seq", sq), END);
+    feed(24135, AGENT, s, TAG("e", ROOT_HEX, "", "root"), TAG("e", MSG_HEX, "", "reply"),
+         TAG("a", "31933:x:d"), TAG("llm-ral", rl), TAG("stream-seq", sq), END);
 }
 
 static void conversation(const char *s)
 {
-    feed(1, AGENT, s, TAG("e", ROOT_HEX, "", "root"), TAG("e", MSG_HEX, "", "reply"), TAG("llm-ral", "1"), END);
+    feed(1, AGENT, s, TAG("e", ROOT_HEX, "", "root"), TAG("e", MSG_HEX, "", "reply"), TAG("llm-ral", "1"),
+         END);
 }
 
 static void completion(const char *s)
@@ -243,7 +242,8 @@ static void test_multi_step_with_tool(void)
 static void test_tool_only_step_has_no_separator(void)
 {
     start();
-    feed(1, AGENT, "", TAG("e", ROOT_HEX, "", "root"), TAG("e", MSG_HEX, "", "reply"), TAG("tool", "read"), END);
+    feed(1, AGENT, "", TAG("e", ROOT_HEX, "", "root"), TAG("e", MSG_HEX, "", "reply"), TAG("tool", "read"),
+         END);
     delta(1, 1, "Answer.");
     completion("Answer.");
     NB_CHECK_STR(text(), "Answer.");
@@ -332,7 +332,8 @@ static void test_delegation_waits_for_second_run(void)
     start();
     activity(true);
     conversation("Asking the coder.");
-    feed(1, AGENT, "", TAG("e", ROOT_HEX, "", "root"), TAG("e", MSG_HEX, "", "reply"), TAG("tool", "delegate"), END);
+    feed(1, AGENT, "", TAG("e", ROOT_HEX, "", "root"), TAG("e", MSG_HEX, "", "reply"),
+         TAG("tool", "delegate"), END);
     activity(false);
     NB_CHECK_INT(nb_turn_deadline(&T), 0);
     tick(60000);
@@ -376,11 +377,15 @@ static void test_forgeries_ignored(void)
 {
     start();
     /* right tags, wrong key */
-    feed(24135, STRANGER, "FORGED", TAG("e", ROOT_HEX, "", "root"), TAG("stream-seq", "1"), TAG("llm-ral", "0"), END);
-    feed(1, STRANGER, "FORGED", TAG("e", ROOT_HEX, "", "root"), TAG("p", USER_HEX), TAG("status", "completed"), END);
+    feed(24135, STRANGER, "FORGED", TAG("e", ROOT_HEX, "", "root"), TAG("stream-seq", "1"),
+         TAG("llm-ral", "0"), END);
+    feed(1, STRANGER, "FORGED", TAG("e", ROOT_HEX, "", "root"), TAG("p", USER_HEX),
+         TAG("status", "completed"), END);
     /* right key, other thread */
-    feed(24135, AGENT, "OTHER", TAG("e", OTHER_HEX, "", "root"), TAG("stream-seq", "1"), TAG("llm-ral", "0"), END);
-    feed(1, AGENT, "OTHER", TAG("e", OTHER_HEX, "", "root"), TAG("p", USER_HEX), TAG("status", "completed"), END);
+    feed(24135, AGENT, "OTHER", TAG("e", OTHER_HEX, "", "root"), TAG("stream-seq", "1"), TAG("llm-ral", "0"),
+         END);
+    feed(1, AGENT, "OTHER", TAG("e", OTHER_HEX, "", "root"), TAG("p", USER_HEX), TAG("status", "completed"),
+         END);
     /* activity from the agent's key or a stranger is not the backend's */
     feed(24133, STRANGER, "", TAG("e", ROOT_HEX), END);
     activity(true);
@@ -391,7 +396,8 @@ static void test_forgeries_ignored(void)
     NB_CHECK_INT(T.stats.wrong_author, 4);
     NB_CHECK_INT(T.stats.wrong_thread, 2);
     /* a completion to someone else does not end our turn */
-    feed(1, AGENT, "for the PM", TAG("e", ROOT_HEX, "", "root"), TAG("p", AGENT_HEX), TAG("status", "completed"), END);
+    feed(1, AGENT, "for the PM", TAG("e", ROOT_HEX, "", "root"), TAG("p", AGENT_HEX),
+         TAG("status", "completed"), END);
     NB_CHECK_INT(S.ends, 0);
     finish();
 }
@@ -401,13 +407,16 @@ static void test_ask(void)
     start();
     activity(true);
     feed(1, AGENT, "Which database?", TAG("delegation", ROOT_HEX), TAG("p", USER_HEX), TAG("ask", "true"),
-         TAG("t", "ask"), TAG("title", "DB"), TAG("question", "DB", "Postgres or SQLite?", "Postgres", "SQLite"), END);
+         TAG("t", "ask"), TAG("title", "DB"),
+         TAG("question", "DB", "Postgres or SQLite?", "Postgres", "SQLite"), END);
     NB_CHECK_INT(S.ends, 0);
     conversation("I need to know one thing.");
     activity(false);
     NB_CHECK_INT(S.ends, 1);
     NB_CHECK_INT(S.end.kind, NB_TURN_END_ASK);
-    NB_CHECK_STR(text(), "I need to know one thing.\n\nWhich database?\n\nPostgres or SQLite?\n\n- Postgres\n- SQLite");
+    NB_CHECK_STR(
+        text(),
+        "I need to know one thing.\n\nWhich database?\n\nPostgres or SQLite?\n\n- Postgres\n- SQLite");
     NB_CHECK_MEM(S.end.ask_agent, AGENT, 32);
     finish();
 }
@@ -446,8 +455,8 @@ static void test_answer_reply_in_parent_thread(void)
 static void test_legacy_shapes(void)
 {
     start();
-    feed(21111, AGENT, "think", TAG("E", ROOT_HEX), TAG("K", "1"), TAG("e", MSG_HEX), TAG("streaming", "true"),
-         TAG("sequence", "0"), TAG("reasoning"), END);
+    feed(21111, AGENT, "think", TAG("E", ROOT_HEX), TAG("K", "1"), TAG("e", MSG_HEX),
+         TAG("streaming", "true"), TAG("sequence", "0"), TAG("reasoning"), END);
     feed(21111, AGENT, "Old ", TAG("E", ROOT_HEX), TAG("K", "1"), TAG("P", USER_HEX), TAG("e", MSG_HEX),
          TAG("streaming", "true"), TAG("sequence", "1"), END);
     feed(21111, AGENT, "times.", TAG("E", ROOT_HEX), TAG("K", "1"), TAG("P", USER_HEX), TAG("e", MSG_HEX),
