@@ -420,10 +420,14 @@ if (args['die-with-parent']) {
   process.stdin.on('error', () => shutdown('stdin error'));
 }
 
-server.on('error', e => {
+// ws re-emits the HTTP server's errors on the WebSocketServer: handle both, so a busy port is a
+// clean exit 1 rather than an uncaught exception.
+const onListenError = e => {
   log('cannot listen:', e.message);
   process.exit(1);
-});
+};
+server.on('error', onListenError);
+wss.on('error', onListenError);
 server.listen(PORT, HOST, () => {
   const { port } = server.address();
   const host = HOST.includes(':') ? `[${HOST}]` : HOST;
