@@ -14,6 +14,7 @@
 #ifndef BRIDGE_BRIDGE_H
 #define BRIDGE_BRIDGE_H
 
+#include "bridge/apikeys.h"
 #include "bridge/http_server.h"
 #include "bridge/keys.h"
 #include "bridge/relay_pool.h"
@@ -39,6 +40,8 @@ typedef struct {
     nb_chat_limits_t limits; /* request parsing */
     size_t max_sessions;     /* concurrent chat requests; default 10,000 */
     bool history_transcript; /* unseen earlier turns go above the user's text; default true */
+    const nb_apikeys_t *apikeys; /* borrowed; NULL or empty = local mode (no keys) */
+    bool protect_health;         /* /health needs a key too (public otherwise) */
 } nb_bridge_config_t;
 
 typedef struct nb_bridge nb_bridge_t;

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 void nb_bridge_config_defaults(nb_bridge_config_t *c)
@@ -116,9 +117,36 @@ bool nb_bridge_project_name(const nb_bridge_t *b, const char *name, size_t len, 
 
 /* ---- routes ------------------------------------------------------------------------------ */
 
+/* Authorization: Bearer <key>, or X-Api-Key: <key>. Answers 401 and returns false when wrong. */
+static bool authorized(nb_bridge_t *b, nb_http_req_t *r)
+{
+    if (b->cfg.apikeys == NULL || nb_apikeys_open(b->cfg.apikeys))
+        return true;
+    size_t len = 0;
+    const char *v = nb_http_req_header(r, "authorization", &len);
+    if (v != NULL && len > 7 && strncasecmp(v, "bearer ", 7) == 0) {
+        v += 7;
+        len -= 7;
+        while (len > 0 && *v == ' ')
+            v++, len--;
+    } else {
+        v = nb_http_req_header(r, "x-api-key", &len);
+    }
+    if (v != NULL && nb_apikeys_check(b->cfg.apikeys, v, len))
+        return true;
+    b->counters.unauthorized++;
+    nb_api_error_t e;
+    nb_api_error_set(&e, 401, "invalid_request_error", "invalid_api_key", NULL,
+                     v == NULL ? "Missing API key: send it as 'Authorization: Bearer <key>' or 'X-Api-Key'"
+                               : "Incorrect API key provided");
+    nb_http_respond_error(r, &e);
+    return false;
+}
+
 static void route_chat(void *ud, nb_http_req_t *r, const char *dtag, const char *body, size_t len)
 {
-    nb_session_start(ud, r, dtag, body, len);
+    if (authorized(ud, r))
+        nb_session_start(ud, r, dtag, body, len);
 }
 
 static void respond_buf(nb_http_req_t *r, int status, nb_buf_t *b)
@@ -130,6 +158,8 @@ static void respond_buf(nb_http_req_t *r, int status, nb_buf_t *b)
 static void route_models(void *ud, nb_http_req_t *r, const char *dtag)
 {
     nb_bridge_t *b = ud;
+    if (!authorized(b, r))
+        return;
     nb_buf_t out;
     nb_buf_init(&out, 16 * 1024 * 1024);
     size_t n = 0, cap = 16;
@@ -179,6 +209,8 @@ static void route_models(void *ud, nb_http_req_t *r, const char *dtag)
 static void route_health(void *ud, nb_http_req_t *r)
 {
     nb_bridge_t *b = ud;
+    if (b->cfg.protect_health && !authorized(b, r))
+        return;
     int64_t now = time(NULL);
     nb_pool_stats_t ps;
     nb_pool_stats(b->pool, &ps);
@@ -226,6 +258,8 @@ static void route_health(void *ud, nb_http_req_t *r)
 static void route_metrics(void *ud, nb_http_req_t *r)
 {
     nb_bridge_t *b = ud;
+    if (!authorized(b, r))
+        return;
     nb_pool_stats_t ps;
     nb_pool_stats(b->pool, &ps);
     const nb_bridge_counters_t *c = &b->counters;
@@ -248,6 +282,7 @@ static void route_metrics(void *ud, nb_http_req_t *r)
     COUNTER("bridge_chat_client_gone_total", "Clients that went away before the end.", c->client_gone);
     COUNTER("bridge_chunks_total", "Content chunks sent.", c->chunks);
     COUNTER("bridge_boot_requests_total", "Boot requests (kind 24000) sent.", c->boots);
+    COUNTER("bridge_unauthorized_total", "Requests refused for a missing or wrong API key.", c->unauthorized);
     COUNTER("bridge_relay_events_total", "EVENT messages received from relays.", ps.events);
     COUNTER("bridge_relay_events_invalid_total", "Events with a bad id or signature.", ps.invalid);
     COUNTER("bridge_relay_events_duplicate_total", "Events already delivered.", ps.duplicate);

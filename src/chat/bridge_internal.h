@@ -18,6 +18,7 @@ typedef struct {
     uint64_t rejected_author;
     uint64_t rejected_thread;
     uint64_t boots;
+    uint64_t unauthorized;
 } nb_bridge_counters_t;
 
 struct nb_bridge {

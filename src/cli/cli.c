@@ -34,6 +34,11 @@ static const char usage_text[] =
     "  --relay URL                   a ws:// or wss:// relay, repeatable (env BRIDGE_RELAYS, comma-\n"
     "                                separated; default wss://relay.tenex.chat)\n"
     "  --owner NPUB                  the projects' owner (default: the key's own pubkey)\n"
+    "  --api-key KEY                 require this API key (Authorization: Bearer or X-Api-Key),\n"
+    "                                repeatable (env BRIDGE_API_KEYS, comma-separated; default: none =\n"
+    "                                local mode)\n"
+    "  --api-key-file PATH           API keys, one per line; the file must not be readable by others\n"
+    "  --protect-health              /health needs an API key too (default: public)\n"
     "  --backend NPUB                trust only this TENEX backend key for status, activity and crash\n"
     "                                notices; repeatable (default: any author)\n"
     "  --cors-origin ORIGIN          allow this browser origin, repeatable (default: any)\n"
@@ -61,6 +66,7 @@ static const char usage_text[] =
     "  TENEX_NSEC                    the secret key (nsec1… or 64 hex digits), used when --nsec-file\n"
     "                                is not given; removed from the environment once read\n"
     "  BRIDGE_RELAYS, BRIDGE_BIND    defaults for --relay and --bind\n"
+    "  BRIDGE_API_KEYS               API keys, comma-separated (removed from the environment once read)\n"
     "\n"
     "Exit status: 0 success, 1 a negative answer (verify: invalid), 2 bad usage or bad input.\n";
 

@@ -6,6 +6,7 @@
  * the responses to flush (at most --shutdown-grace); close HTTP, then the relays; the loop
  * then has nothing left and uv_loop_close() succeeds.
  */
+#include "bridge/apikeys.h"
 #include "bridge/bridge.h"
 #include "bridge/err.h"
 #include "bridge/hex.h"
@@ -37,6 +38,8 @@ typedef struct {
     size_t max_body, max_stream_queue;
     uint32_t first_event_s, idle_s, turn_s, boot_s, publish_s, shutdown_s, startup_s;
     bool history_transcript;
+    nb_apikeys_t apikeys;
+    bool protect_health;
     nb_log_level_t log_level;
     bool log_json;
 } opts_t;
@@ -109,6 +112,7 @@ static int parse_opts(opts_t *o, int argc, char **argv)
     o->startup_s = 35;
     o->history_transcript = true;
     o->log_level = NB_LOG_INFO;
+    nb_apikeys_init(&o->apikeys);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = NULL;
@@ -176,6 +180,18 @@ static int parse_opts(opts_t *o, int argc, char **argv)
         } else if (strcmp(a, "--shutdown-grace") == 0) {
             VALUE();
             r = parse_u32(a, v, &o->shutdown_s, 0, 600);
+        } else if (strcmp(a, "--api-key") == 0) {
+            VALUE();
+            if (nb_apikeys_add(&o->apikeys, v, strlen(v)) != 0)
+                return nb_cli_fail("--server", "--api-key: too long (at most %d bytes) or too many keys",
+                                   NB_APIKEY_MAX_LEN);
+        } else if (strcmp(a, "--api-key-file") == 0) {
+            VALUE();
+            int kr = nb_apikeys_load_file(&o->apikeys, v);
+            if (kr != 0)
+                return nb_cli_fail("--server", "--api-key-file %s: %s", v, nb_strerror(kr));
+        } else if (strcmp(a, "--protect-health") == 0) {
+            o->protect_health = true;
         } else if (strcmp(a, "--no-history-transcript") == 0) {
             o->history_transcript = false;
         } else if (strcmp(a, "--log-level") == 0) {
@@ -190,6 +206,9 @@ static int parse_opts(opts_t *o, int argc, char **argv)
 #undef VALUE
         if (r != 0) return r;
     }
+    const char *keys_env = getenv("BRIDGE_API_KEYS");
+    if (keys_env != NULL && nb_apikeys_add_list(&o->apikeys, keys_env, strlen(keys_env)) != 0)
+        return nb_cli_fail("--server", "BRIDGE_API_KEYS: a key is too long or there are too many");
     if (o->n_relays == 0) {
         const char *env = getenv("BRIDGE_RELAYS");
         o->relay_env = nb_strdup(env && *env ? env : "wss://relay.tenex.chat");
@@ -281,6 +300,7 @@ int nb_cmd_server(int argc, char **argv)
     nb_log_setup(o.log_level, o.log_json);
     if (nb_cli_load_key("--server", &s->keys, o.nsec_file) != 0) goto out_opts;
     scrub_env("TENEX_NSEC");
+    scrub_env("BRIDGE_API_KEYS");
     uint8_t owner[32];
     memcpy(owner, s->keys.pubkey, 32);
     if (o.owner && nb_pubkey_parse(owner, o.owner, strlen(o.owner)) != 0) {
@@ -323,6 +343,8 @@ int nb_cmd_server(int argc, char **argv)
     bc.backends = (const uint8_t(*)[32])o.backends;
     bc.n_backends = o.n_backends;
     bc.history_transcript = o.history_transcript;
+    bc.apikeys = &o.apikeys;
+    bc.protect_health = o.protect_health;
     s->bridge = nb_bridge_create(&s->loop, s->pool, s->dir, &bc);
 
     nb_http_config_t hc;
@@ -347,6 +369,18 @@ int nb_cmd_server(int argc, char **argv)
     for (size_t i = 0; i < o.n_relays; i++)
         NB_INFO("relay %s", o.relays[i]);
     NB_INFO("listening on http://%s (port %d)", o.bind, nb_http_server_port(s->http));
+    if (nb_apikeys_open(&o.apikeys)) {
+        bool loopback = strncmp(o.bind, "127.", 4) == 0 || strncmp(o.bind, "[::1]", 5) == 0 ||
+                        strncmp(o.bind, "localhost:", 10) == 0;
+        if (!loopback)
+            NB_WARN("no API keys configured and %s is not a loopback address: anyone who can reach it can talk "
+                    "to your agents as you (set --api-key-file or BRIDGE_API_KEYS)",
+                    o.bind);
+        else
+            NB_INFO("no API keys configured (local mode)");
+    } else {
+        NB_INFO("%zu API key(s) configured", o.apikeys.n);
+    }
 
     uv_signal_init(&s->loop, &s->sigint);
     uv_signal_init(&s->loop, &s->sigterm);
@@ -370,6 +404,7 @@ out_loop:
 out_keys:
     nb_keys_dispose(&s->keys);
 out_opts:
+    nb_apikeys_dispose(&o.apikeys);
     nb_free(o.relay_env);
     nb_free(s);
     return status;

@@ -1,0 +1,123 @@
+// API keys: the official SDK with a wrong, missing and right key; Bearer and X-Api-Key; /health
+// public unless protected; keys never in the logs; CORS preflight needs no key.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import {
+  startRelay, startProcess, freePort, waitUntil, onCleanup, tempDir, generateSecretKey, nip19, BUILD_DIR, BRIDGE_BIN,
+} from '../js/lib/harness.mjs';
+import { OpenAI, APIError } from '../js/lib/deps.mjs';
+
+const AGENT_BIN = path.join(BUILD_DIR, 'examples/echo-agent/echo-agent');
+const owner = generateSecretKey();
+const KEY_FLAG = 'sk-flag-0123456789', KEY_ENV = 'sk-env-abcdef', KEY_FILE = 'sk-file-xyz-987';
+let base, bridge;
+
+async function startBridge(extra, env = {}) {
+  const port = await freePort();
+  const p = startProcess(BRIDGE_BIN, ['--server', '--bind', `127.0.0.1:${port}`, '--relay', relay.url, ...extra], {
+    env: { TENEX_NSEC: nip19.nsecEncode(owner), ...env },
+  });
+  onCleanup(() => p.stop());
+  await p.waitForLine(/listening on/, 20000, { stream: 'stderr' });
+  return { proc: p, base: `http://127.0.0.1:${port}` };
+}
+
+let relay;
+before(async () => {
+  relay = await startRelay({ auth: true });
+  const agent = startProcess(AGENT_BIN, ['--relay', relay.url, '--project', 'demo', '--status-interval', '2'], {
+    env: { ECHO_OWNER_NSEC: nip19.nsecEncode(owner), ECHO_BACKEND_NSEC: nip19.nsecEncode(generateSecretKey()) },
+  });
+  onCleanup(() => agent.stop());
+  const dir = tempDir();
+  const file = path.join(dir, 'keys');
+  writeFileSync(file, `# one key per line\n${KEY_FILE}\n`);
+  chmodSync(file, 0o600);
+  ({ base, proc: bridge } = await startBridge(['--api-key', KEY_FLAG, '--api-key-file', file], { BRIDGE_API_KEYS: KEY_ENV }));
+  await waitUntil(async () => (await (await fetch(`${base}/health`)).json()).projects?.some(p => p.online),
+    { timeoutMs: 30000, intervalMs: 200, what: 'project online' });
+});
+
+const sdk = key => new OpenAI({ baseURL: `${base}/demo`, apiKey: key, maxRetries: 0 });
+const ask = c => c.chat.completions.create({ model: 'pm', messages: [{ role: 'user', content: 'auth?' }] });
+
+test('a wrong key is 401 invalid_api_key (AuthenticationError in the SDK)', async () => {
+  await assert.rejects(ask(sdk('sk-wrong')), err => {
+    assert.ok(err instanceof APIError);
+    assert.equal(err.status, 401);
+    assert.equal(err.code, 'invalid_api_key');
+    assert.equal(err.type, 'invalid_request_error');
+    return true;
+  });
+  await assert.rejects(sdk('sk-wrong').models.list(), err => err.status === 401);
+});
+
+test('a missing key is 401 too', async () => {
+  const r = await fetch(`${base}/demo/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'pm', messages: [{ role: 'user', content: 'x' }] }),
+  });
+  assert.equal(r.status, 401);
+  const body = await r.json();
+  assert.equal(body.error.code, 'invalid_api_key');
+  assert.match(body.error.message, /Authorization: Bearer/);
+});
+
+test('keys from --api-key, BRIDGE_API_KEYS and --api-key-file all work, as Bearer and as X-Api-Key', async () => {
+  for (const key of [KEY_FLAG, KEY_ENV, KEY_FILE]) {
+    const r = await ask(sdk(key));
+    assert.equal(r.choices[0].message.content, 'echo: auth?');
+  }
+  const r = await fetch(`${base}/demo/models`, { headers: { 'x-api-key': KEY_FILE } });
+  assert.equal(r.status, 200);
+});
+
+test('/health is public, /metrics is not; preflight needs no key', async () => {
+  assert.equal((await fetch(`${base}/health`)).status, 200);
+  assert.equal((await fetch(`${base}/metrics`)).status, 401);
+  const m = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${KEY_FLAG}` } });
+  assert.equal(m.status, 200);
+  assert.match(await m.text(), /bridge_unauthorized_total [1-9]/);
+  const pre = await fetch(`${base}/demo/chat/completions`, {
+    method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+  });
+  assert.ok(pre.status === 204 || pre.status === 200, `preflight status ${pre.status}`);
+});
+
+test('--protect-health puts /health behind a key', async () => {
+  const b = await startBridge(['--api-key', KEY_FLAG, '--protect-health']);
+  assert.equal((await fetch(`${b.base}/health`)).status, 401);
+  assert.equal((await fetch(`${b.base}/health`, { headers: { authorization: `Bearer ${KEY_FLAG}` } })).status, 200);
+  await b.proc.stop();
+});
+
+test('no key and a public bind address: a warning at start-up', async () => {
+  const port = await freePort();
+  const p = startProcess(BRIDGE_BIN, ['--server', '--bind', `0.0.0.0:${port}`, '--relay', relay.url], {
+    env: { TENEX_NSEC: nip19.nsecEncode(owner) },
+  });
+  onCleanup(() => p.stop());
+  await p.waitForLine(/no API keys configured and 0\.0\.0\.0/, 20000, { stream: 'stderr' });
+  await p.stop();
+});
+
+test('a key file readable by others is refused at start-up (exit 2)', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'keys');
+  writeFileSync(file, 'sk-x\n');
+  chmodSync(file, 0o644);
+  const p = startProcess(BRIDGE_BIN, ['--server', '--relay', relay.url, '--api-key-file', file], {
+    env: { TENEX_NSEC: nip19.nsecEncode(owner) },
+  });
+  const { code } = await p.exited;
+  assert.equal(code, 2);
+  assert.match(p.output(), /readable by other users/);
+});
+
+test('no key ever appears in the logs', async () => {
+  const out = bridge.output();
+  for (const k of [KEY_FLAG, KEY_ENV, KEY_FILE]) assert.ok(!out.includes(k), `key ${k} was logged`);
+  assert.match(out, /3 API key\(s\) configured/);
+});
