@@ -3,45 +3,20 @@
 #include "bridge/tenex_dir.h"
 #include "bridge/tenex_tags.h"
 #include "test.h"
+#include "test_events.h"
 
-#include <stdarg.h>
 
 static uint8_t OWNER[32], STRANGER[32], BACKEND[32], PM[32], CODER[32];
 static char OWNER_HEX[65], PM_HEX[65], CODER_HEX[65], COORD[200];
 
-static void feed(nb_tenex_dir_t *d, uint32_t kind, const uint8_t *author, int64_t at, const char *content,
-                 ...)
-{
-    static unsigned counter;
-    nb_event_t ev;
-    nb_event_init(&ev);
-    ev.kind = kind;
-    ev.created_at = at;
-    memcpy(ev.pubkey, author, 32);
-    counter++;
-    memset(ev.id, 0x80, 32);
-    memcpy(ev.id, &counter, sizeof(counter));
-    nb_event_set_content(&ev, content, strlen(content));
-    va_list ap;
-    va_start(ap, content);
-    for (;;) {
-        const char *items[8];
-        size_t n = 0;
-        const char *s = va_arg(ap, const char *);
-        if (s == NULL) break;
-        while (s != NULL && n < 8) {
-            items[n++] = s;
-            s = va_arg(ap, const char *);
-        }
-        nb_event_add_tag(&ev, items, n);
-    }
-    va_end(ap);
-    nb_tenex_dir_on_event(d, &ev);
-    nb_event_dispose(&ev);
-}
-
-#define TAG(...) __VA_ARGS__, NULL
-#define END NULL
+/* Feed the directory one event (see test_events.h for the tag syntax). */
+#define feed(d, kind, author, at, ...)                                                                  \
+    do {                                                                                                \
+        nb_event_t ev_;                                                                                 \
+        nb_test_event(&ev_, kind, author, at, __VA_ARGS__);                                             \
+        nb_tenex_dir_on_event(d, &ev_);                                                                 \
+        nb_event_dispose(&ev_);                                                                         \
+    } while (0)
 
 static nb_tenex_dir_t *make(const uint8_t (*pins)[32], size_t n)
 {

@@ -3,8 +3,8 @@
 #include "bridge/tenex_tags.h"
 #include "bridge/turn.h"
 #include "test.h"
+#include "test_events.h"
 
-#include <stdarg.h>
 
 static uint8_t AGENT[32], USER[32], BACKEND[32], STRANGER[32], ROOT[32], MSG[32], OTHER_ROOT[32];
 static char ROOT_HEX[65], MSG_HEX[65], USER_HEX[65], AGENT_HEX[65], OTHER_HEX[65];
@@ -69,37 +69,14 @@ static const char *text(void)
 }
 
 /* Feed an event: kind, author, content, then tags as NULL-terminated string lists ended by NULL. */
-static void feed(uint32_t kind, const uint8_t *author, const char *content, ...)
-{
-    static unsigned counter;
-    nb_event_t ev;
-    nb_event_init(&ev);
-    ev.kind = kind;
-    ev.created_at = 1700000000;
-    memcpy(ev.pubkey, author, 32);
-    counter++;
-    memcpy(ev.id, &counter, sizeof(counter));
-    nb_event_set_content(&ev, content, strlen(content));
-    va_list ap;
-    va_start(ap, content);
-    for (;;) {
-        const char *items[8];
-        size_t n = 0;
-        const char *s = va_arg(ap, const char *);
-        if (s == NULL) break;
-        while (s != NULL && n < 8) {
-            items[n++] = s;
-            s = va_arg(ap, const char *);
-        }
-        nb_event_add_tag(&ev, items, n);
-    }
-    va_end(ap);
-    nb_turn_on_event(&T, &ev, NOW);
-    nb_event_dispose(&ev);
-}
-
-#define TAG(...) __VA_ARGS__, NULL
-#define END NULL
+/* Feed the turn one event (see test_events.h for the tag syntax). */
+#define feed(kind, author, ...)                                                                         \
+    do {                                                                                                \
+        nb_event_t ev_;                                                                                 \
+        nb_test_event(&ev_, kind, author, 1700000000, __VA_ARGS__);                                     \
+        nb_turn_on_event(&T, &ev_, NOW);                                                                \
+        nb_event_dispose(&ev_);                                                                         \
+    } while (0)
 
 static void delta(int seq, int ral, const char *s)
 {
