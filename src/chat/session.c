@@ -724,6 +724,26 @@ void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, const char *dtag, const 
         fail(s, &e);
         return;
     }
+    /* X-Nostr-Thread names a thread explicitly (hex root id, note or nevent) */
+    size_t tlen = 0;
+    const char *thread = nb_http_req_header(r, "x-nostr-thread", &tlen);
+    if (thread != NULL) {
+        nb_nip19_t n;
+        memset(&s->prior, 0, sizeof(s->prior)); /* agent unknown: model or the PM picks it */
+        if (tlen == 64 && nb_hex_decode(s->prior.root, 32, thread, 64) == 0) {
+            s->continued = true;
+        } else if (nb_nip19_decode(&n, thread, tlen) == 0 && (n.type == NB_NIP19_NOTE || n.type == NB_NIP19_NEVENT)) {
+            memcpy(s->prior.root, n.bytes, 32);
+            s->continued = true;
+        } else {
+            nb_api_error_set(&e, 400, "invalid_request_error", NULL, NULL,
+                             "X-Nostr-Thread must be a thread's root event id (64 hex digits, note1… or nevent1…)");
+            fail(s, &e);
+            return;
+        }
+        resolve(s);
+        return;
+    }
     /* a known conversation continues its thread (an open ask: the answer goes to the ask) */
     uint8_t key[32];
     nb_convo_key(key, s->chat.messages, s->chat.last_user, NULL, 0);

@@ -187,6 +187,24 @@ test('a follow-up continues the Nostr thread (the agent proves it saw the first 
   assert.match(second.choices[0].message.content, /kiwi/);
 });
 
+test('X-Nostr-Thread names the thread explicitly (hex, note or nevent); the response says which was used', async () => {
+  const { data: first, response } = await client.chat.completions.create({ model: 'pm', ...user('the code word is mango') }).withResponse();
+  const root = response.headers.get('x-nostr-thread');
+  assert.match(root, /^[0-9a-f]{64}$/);
+  assert.equal(first.choices[0].message.content, 'echo: the code word is mango');
+  // a client with no history at all continues that thread by naming it
+  const names = [root, nip19.neventEncode({ id: root, relays: [relay.url] })];
+  const expect = [/turn 2; you said before: the code word is mango/, /turn 3; you said before: which word\?/];
+  for (let i = 0; i < names.length; i++) {
+    const { data, response: r2 } = await client.chat.completions
+      .create({ model: 'pm', ...user('which word?') }, { headers: { 'X-Nostr-Thread': names[i] } }).withResponse();
+    assert.equal(r2.headers.get('x-nostr-thread'), root);
+    assert.match(data.choices[0].message.content, expect[i]);
+  }
+  await assert.rejects(client.chat.completions.create({ model: 'pm', ...user('x') }, { headers: { 'X-Nostr-Thread': 'nope' } }),
+    err => err.status === 400);
+});
+
 // ---- TENEX protocol cases (directives understood by the example agent) ------------------------
 test('multi-step reply with a tool call between steps', async () => {
   const { text } = await streamText(client, user('#steps=2 plan it'));
