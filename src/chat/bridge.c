@@ -6,6 +6,7 @@
 
 #include "bridge/err.h"
 #include "bridge/hex.h"
+#include "bridge/json.h"
 #include "bridge/log.h"
 #include "bridge/mem.h"
 #include "bridge/nip19.h"
@@ -52,6 +53,9 @@ nb_bridge_t *nb_bridge_create(uv_loop_t *loop, nb_pool_t *pool, nb_tenex_dir_t *
         b->cfg.backends = (const uint8_t(*)[32])b->backends;
     }
     b->convo = nb_convo_create(0, 0);
+    nb_hist_init_latency(&b->counters.first_chunk);
+    nb_hist_init_duration(&b->counters.turn_duration);
+    nb_hist_init_latency(&b->counters.publish_latency);
     b->started_ms = uv_now(loop);
     b->started_s = time(NULL);
     nb_tenex_dir_on_change(dir, on_dir_change, b);
@@ -289,6 +293,33 @@ static void route_metrics(void *ud, nb_http_req_t *r)
     COUNTER("bridge_relay_events_unwanted_total", "Events no subscription wanted.", ps.unwanted);
     COUNTER("bridge_publish_ok_total", "Publishes a relay accepted.", ps.publish_ok);
     COUNTER("bridge_publish_failed_total", "Publishes no relay accepted.", ps.publish_failed);
+    COUNTER("bridge_turn_steps_repaired_total", "Steps completed from the agent's kind:1.", c->turn_repaired);
+    COUNTER("bridge_turn_mismatches_total", "Streamed steps that differed from their kind:1.", c->turn_mismatches);
+    nb_buf_appends(&out, "# HELP bridge_events_rejected_total Events that could not speak in a turn.\n"
+                         "# TYPE bridge_events_rejected_total counter\n");
+    nb_buf_appendf(&out, "bridge_events_rejected_total{reason=\"wrong_author\"} %" PRIu64 "\n", c->rejected_author);
+    nb_buf_appendf(&out, "bridge_events_rejected_total{reason=\"wrong_thread\"} %" PRIu64 "\n", c->rejected_thread);
+    nb_buf_appendf(&out, "bridge_events_rejected_total{reason=\"late\"} %" PRIu64 "\n", c->rejected_late);
+    nb_buf_appendf(&out, "bridge_events_rejected_total{reason=\"bad_signature\"} %" PRIu64 "\n", ps.invalid);
+    nb_hist_print(&out, "bridge_time_to_first_chunk_seconds", "Request in to the first content chunk.",
+                  &c->first_chunk);
+    nb_hist_print(&out, "bridge_turn_duration_seconds", "Request in to the end of the turn.", &c->turn_duration);
+    nb_hist_print(&out, "bridge_publish_latency_seconds", "Publish to the first relay OK.", &c->publish_latency);
+    static const char *const relay_series[2][2] = {
+        {"bridge_relay_up", "# HELP bridge_relay_up Whether the relay connection is open.\n# TYPE bridge_relay_up gauge\n"},
+        {"bridge_relay_reconnects_total",
+         "# HELP bridge_relay_reconnects_total Reconnection attempts.\n# TYPE bridge_relay_reconnects_total counter\n"},
+    };
+    for (int k = 0; k < 2; k++) {
+        nb_buf_appends(&out, relay_series[k][1]);
+        for (size_t i = 0; i < nb_pool_relay_count(b->pool); i++) {
+            nb_relay_info_t info;
+            if (nb_pool_relay_info(b->pool, i, &info) != 0) continue;
+            nb_buf_appendf(&out, "%s{url=", relay_series[k][0]);
+            nb_json_write_string(&out, info.url, strlen(info.url)); /* also a valid label value */
+            nb_buf_appendf(&out, "} %" PRIu64 "\n", k == 0 ? (uint64_t)(info.state == NB_RELAY_OPEN) : info.reconnects);
+        }
+    }
 #undef GAUGE
 #undef COUNTER
     nb_http_respond(r, 200, "text/plain; version=0.0.4", out.data, out.len);

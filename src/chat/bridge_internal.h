@@ -4,6 +4,7 @@
 
 #include "bridge/bridge.h"
 #include "bridge/convo.h"
+#include "bridge/metrics.h"
 #include "bridge/turn.h"
 
 typedef struct nb_session nb_session_t;
@@ -19,6 +20,12 @@ typedef struct {
     uint64_t rejected_thread;
     uint64_t boots;
     uint64_t unauthorized;
+    uint64_t rejected_late;     /* deltas of a step already closed */
+    uint64_t turn_mismatches;   /* streamed text that was not a prefix of the kind:1 */
+    uint64_t turn_repaired;     /* steps completed from kind:1 content */
+    nb_hist_t first_chunk;      /* request in → first content chunk */
+    nb_hist_t turn_duration;    /* request in → end of the turn */
+    nb_hist_t publish_latency;  /* publish → first OK */
 } nb_bridge_counters_t;
 
 struct nb_bridge {

@@ -55,7 +55,8 @@ struct nb_session {
     nb_pub_t *pub;
     nb_turn_t turn;
     bool turn_started;
-    uint64_t started_ms, published_ms, last_event_ms;
+    uint64_t started_ms, published_ms, last_event_ms, publish_started_ms;
+    bool first_chunk_seen;
     uint64_t eose_deadline;
     nb_buf_t text; /* everything sent as content (for non-streaming and the conversation key) */
     nb_buf_t scratch;
@@ -98,6 +99,16 @@ static void session_close(nb_session_t *s)
         s->pub = NULL;
     }
     if (s->streaming) b->n_streams--;
+    if (s->turn_started) {
+        const nb_turn_stats_t *ts = &s->turn.stats;
+        b->counters.rejected_author += ts->wrong_author;
+        b->counters.rejected_thread += ts->wrong_thread;
+        b->counters.rejected_late += ts->dropped_late;
+        b->counters.turn_mismatches += ts->mismatches;
+        b->counters.turn_repaired += ts->repaired;
+    }
+    if (s->published_ms != 0)
+        nb_hist_observe(&b->counters.turn_duration, (double)(uv_now(b->loop) - s->started_ms) / 1000.0);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -222,6 +233,10 @@ static void on_turn_text(void *ud, const char *p, size_t len)
     nb_session_t *s = ud;
     if (s->req == NULL || s->cut) return;
     nb_buf_append(&s->text, p, len);
+    if (!s->first_chunk_seen) {
+        s->first_chunk_seen = true;
+        nb_hist_observe(&s->b->counters.first_chunk, (double)(uv_now(s->b->loop) - s->started_ms) / 1000.0);
+    }
     if (!s->chat.stream) return;
     nb_chunk_ctx_t c = {s->id, s->created, s->slug, s->chat.include_usage};
     nb_buf_reset(&s->scratch);
@@ -273,6 +288,7 @@ static void on_published(void *ud, int result, const char *detail)
     }
     s->state = ST_STREAM;
     s->published_ms = uv_now(s->b->loop);
+    nb_hist_observe(&s->b->counters.publish_latency, (double)(s->published_ms - s->publish_started_ms) / 1000.0);
     char hex[65];
     nb_event_id_hex(&s->msg, hex);
     NB_INFO("chat %s: published %.16s… to %s (agent %s)", s->id, hex, s->coord, s->slug);
@@ -291,6 +307,7 @@ static void on_published(void *ud, int result, const char *detail)
 static void publish(nb_session_t *s)
 {
     s->state = ST_PUBLISH;
+    s->publish_started_ms = uv_now(s->b->loop);
     int r = nb_pool_publish(s->b->pool, &s->pub, &s->msg, on_published, s);
     if (r != 0) failf(s, 503, "server_error", "relay_unavailable", "cannot publish: %s", nb_strerror(r));
 }

@@ -375,6 +375,24 @@ test('forged deltas in our thread (another key) never reach the client', async (
   assert.ok(!body.includes('FORGED'), 'a forged event reached the client');
 });
 
+test('/metrics: Prometheus text with histograms, rejected events, relay state', async () => {
+  const r = await fetch(`${base}/metrics`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^text\/plain/);
+  const text = await r.text();
+  for (const line of text.split('\n').filter(l => l && !l.startsWith('#')))
+    assert.match(line, /^[a-z_]+(\{[a-z_]+="(?:[^"\\]|\\.)*"\})? [0-9.e+-]+$/, `not a Prometheus sample: ${line}`);
+  const value = name => Number(text.match(new RegExp(`^${name.replace(/[{}"+]/g, c => '\\' + c)} (\\S+)$`, 'm'))?.[1]);
+  assert.ok(value('bridge_time_to_first_chunk_seconds_count') > 0);
+  assert.ok(value('bridge_turn_duration_seconds_count') > 0);
+  assert.ok(value('bridge_publish_latency_seconds_count') > 0);
+  assert.equal(value('bridge_time_to_first_chunk_seconds_bucket{le="+Inf"}'), value('bridge_time_to_first_chunk_seconds_count'));
+  assert.ok(value('bridge_events_rejected_total{reason="wrong_author"}') >= 4, 'the forged events were counted');
+  assert.equal(value(`bridge_relay_up{url="${relay.url}"}`), 1);
+  assert.equal(value('bridge_streams_open'), 0);
+  assert.ok(value('bridge_chat_completed_total') > 10);
+});
+
 test('raw SSE bytes: headers, role chunk first, [DONE] last, body ends', async () => {
   const r = await fetch(`${base}/demo/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' },
