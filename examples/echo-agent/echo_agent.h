@@ -205,8 +205,8 @@ void echo_inbox_stop(echo_app_t *app);
 
 /* ---- memory (memory.c) -------------------------------------------------------------------- */
 
-/** Remember message id (text[0..len)) in thread root. root_author: hex of the root's author if id is the
- * root. */
+/** Remember message id_hex (text[0..len), copied, at most 4 KiB) by author_hex in thread root_hex;
+ *  when id_hex is the root itself, author_hex becomes the thread's root author. */
 void echo_memory_add(echo_app_t *app, const char *root_hex, const char *id_hex, const char *author_hex,
                      const char *text, size_t len);
 /**
@@ -239,7 +239,6 @@ typedef enum {
     ECHO_ACT_ASK,          /* new root ask */
     ECHO_ACT_DELEGATE,     /* new root delegation + tool kind:1 + the delegatee's run */
     ECHO_ACT_AWAIT,        /* wait until the delegatee's run has ended */
-    ECHO_ACT_WAIT,         /* only the delay */
     ECHO_ACT_DIE,          /* _exit() */
 } echo_act_kind_t;
 
@@ -279,7 +278,7 @@ echo_act_t *echo_run_push(echo_run_t *r, echo_act_kind_t kind, uint32_t delay_ms
 
 /** Build the actions of a run that answers r->msg (a user message, an ask answer). */
 void echo_script_reply(echo_app_t *app, echo_run_t *r);
-/** Build the actions of a delegatee's run: answer text[0..len) in r's (delegation) thread. */
+/** Build the actions of a delegatee's run: answer r->msg (the delegation) in its own thread. */
 void echo_script_delegatee(echo_app_t *app, echo_run_t *r);
 
 /**
@@ -307,7 +306,7 @@ void echo_wire_inventory(echo_app_t *app);
 void echo_wire_status(echo_app_t *app);
 /** 24133 for thread root_hex listing agents[0..n) (indexes) as working. */
 void echo_wire_activity(echo_app_t *app, const char *root_hex, const int *agents, size_t n);
-/** Publish action a of run r (every kind but BUSY/IDLE/AWAIT/WAIT/DIE). id_out (may be NULL)
+/** Publish action a of run r (every kind but BUSY/IDLE/AWAIT/DIE). id_out (may be NULL)
  *  receives the hex id of the published event. */
 void echo_wire_act(echo_app_t *app, const echo_run_t *r, const echo_act_t *a, char id_out[65]);
 

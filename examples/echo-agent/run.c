@@ -142,7 +142,6 @@ static void execute(echo_run_t *r, const echo_act_t *a)
         break;
     }
     case ECHO_ACT_AWAIT:
-    case ECHO_ACT_WAIT:
         break;
     case ECHO_ACT_DIE:
         NB_WARN("run %s root=%.8s: dying on purpose (#die)", app->cfg.agents[r->agent].slug, r->msg.root_hex);

@@ -24,6 +24,8 @@
 #define HUGE_CHUNK 1024
 /* The retry status line promises 1 s. */
 #define RETRY_WAIT_MS 1000
+/* #die: how long the deltas before it get to reach the relay. */
+#define DIE_FLUSH_MS 250
 /* #delegate: the delegator resumes this long after its delegatee finished. */
 #define RESUME_WAIT_MS 1000
 
@@ -396,8 +398,9 @@ void echo_script_reply(echo_app_t *app, echo_run_t *r)
         stream(&s, answer.data, answer.len, true, 2);
         echo_run_push(r, ECHO_ACT_CRASH, s.delay);
     } else if (d->die) {
+        /* Give the last deltas time to leave the process: the bridge should see some text. */
         stream(&s, answer.data, answer.len, true, 3);
-        echo_run_push(r, ECHO_ACT_DIE, s.delay);
+        echo_run_push(r, ECHO_ACT_DIE, s.delay + DIE_FLUSH_MS);
     } else if (d->ask && !r->msg.ask_answer) {
         final_ask(&s);
     } else if (d->delegate) {

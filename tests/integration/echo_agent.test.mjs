@@ -59,6 +59,24 @@ async function startAgent(relay, opts = {}) {
   return info;
 }
 
+/**
+ * SIGTERM and wait for the exit and the end of its output; asserts a clean shutdown: exit 0
+ * (uv_loop_close() == 0) and no sanitizer report.
+ */
+async function stopClean(a) {
+  const { child } = a.proc;
+  const closed = new Promise(resolve => {
+    if (child.stdout.readableEnded && child.stderr.readableEnded) resolve();
+    else child.once('close', resolve);
+  });
+  const ex = await a.proc.stop('SIGTERM');
+  await withTimeout(closed, 10000, 'the end of the agent output');
+  const out = a.proc.output();
+  assert.deepEqual(ex, { code: 0, signal: null }, `echo-agent exit; output:\n${out.slice(-6000)}`);
+  assert.ok(!/AddressSanitizer|LeakSanitizer|runtime error/.test(out), out.slice(-6000));
+  assert.match(out, /shutdown: done, exit 0/);
+}
+
 /** Resolve when the agent logs a line matching re (stderr). */
 const logLine = (agent, re, ms = WAIT) => agent.proc.waitForLine(re, ms, { stream: 'stderr' });
 
@@ -514,7 +532,9 @@ describe('directives', () => {
     const delegations = user.subscribe({ kinds: [1], authors: [PM()], '#p': [CODER()] });
     await delegations.eose;
     const t = await send(user, agent, 'hand it over #delegate');
-    const { completion, events } = await finished(t.sub, agent, t.root, t.ev.id, PM());
+    const { completion } = await finished(t.sub, agent, t.root, t.ev.id, PM());
+    await until(t.sub, evs => runEnded(evs, agent, t.root, PM(), 2), 'the second run\'s activity end');
+    const events = t.sub.events.slice();
     assert.equal(completion.content, 'echo: hand it over (delegated to coder)');
     const tool = events.find(e => e.kind === 1 && hasTag(e, 'tool', 'delegate'));
     assert.ok(tool, 'tool delegate');
@@ -623,7 +643,7 @@ describe('directives', () => {
   });
 
   test('a busy agent queues the next message of the thread', async () => {
-    const t = await send(user, agent, 'slow one two three four five six #slow=100');
+    const t = await send(user, agent, 'slow one two three four five six #slow=400');
     await until(t.sub, evs => deltasOf(evs, PM()).length > 0, 'the first delta');
     const f = await send(user, agent, 'right behind', { root: t.root });
     await logLine(agent, new RegExp(`queued pm root=${t.root.slice(0, 8)} trigger=${f.ev.id.slice(0, 8)}`));
@@ -638,7 +658,7 @@ describe('directives', () => {
 // ---- stop ----------------------------------------------------------------------------------------
 describe('stop (24134)', () => {
   test('ends the run at once: activity end, no completion; the next message is answered', async () => {
-    const t = await send(user, agent, 'a b c d e f g h i j k l m n o p #slow=200');
+    const t = await send(user, agent, 'a b c d e f g h i j k l m n o p #slow=500');
     await until(t.sub, evs => deltasOf(evs, PM()).length > 0, 'the first delta');
     const stop = await user.publish({ kind: 24134, tags: [['e', t.root], ['p', PM()], ['a', agent.coord],
       ['client', 'echo-agent-test'], ['reason', 'user pressed stop']] });
@@ -697,8 +717,7 @@ describe('modes', () => {
     const r = await finished(t.sub, lazy, t.root, t.ev.id, lazy.agents.pm);
     assert.equal(r.completion.content, 'echo: now?');
     for (const s of [st, pj, t.sub]) s.close();
-    const ex = await lazy.proc.stop('SIGTERM');
-    assert.equal(ex.code, 0, lazy.proc.output().slice(-3000));
+    await stopClean(lazy);
   });
 
   test('--legacy: 31933 agent ids, 24010 "pm" marker, 21111 chunks and a kind 1111 completion', async () => {
@@ -736,16 +755,14 @@ describe('modes', () => {
     assert.equal(text, comp.content);
     assert.ok(!t.sub.events.some(e => e.kind === 24135), 'no 24135 in legacy mode');
     for (const s of [pj, st, t.sub]) s.close();
-    const ex = await legacy.proc.stop('SIGTERM');
-    assert.equal(ex.code, 0, legacy.proc.output().slice(-3000));
+    await stopClean(legacy);
   });
 
   test('--offline: the project exists, but no backend speaks', async () => {
     const off = await startAgent(relay, { owner, backend: keypair(), dtag: 'offline', args: ['--offline'] });
     const pj = user.subscribe({ kinds: [31933], authors: [owner.pk], '#d': ['offline'] });
     await pj.waitForEvent(() => true, 'the offline 31933', WAIT);
-    const ex = await off.proc.stop('SIGTERM');
-    assert.equal(ex.code, 0, off.proc.output().slice(-3000));
+    await stopClean(off);
     // Its backend key never published anything (stored or live events since it started).
     const st = user.subscribe({ authors: [off.backend] });
     await st.eose;
@@ -803,10 +820,6 @@ describe('command line', () => {
 // ---- last: the shared agent shuts down cleanly ---------------------------------------------------------
 describe('shutdown', () => {
   test('SIGTERM: exit 0, uv_loop_close() == 0, nothing for the sanitizers', async () => {
-    const ex = await agent.proc.stop('SIGTERM');
-    const out = agent.proc.output();
-    assert.equal(ex.code, 0, `echo-agent exit status; output:\n${out.slice(-3000)}`);
-    assert.ok(!/AddressSanitizer|LeakSanitizer|runtime error/.test(out), out.slice(-3000));
-    assert.match(out, /shutdown: done, exit 0/);
+    await stopClean(agent);
   });
 });
