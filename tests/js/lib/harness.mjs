@@ -209,8 +209,13 @@ export function startProcess(cmd, args = [], opts = {}) {
       resolve(exitInfo);
     });
   });
-  // Wake waiters only once both pipes are drained, so that the last lines are seen.
-  child.on('close', () => { for (const w of waiters) w.check(); });
+  // Wake waiters only once both pipes are drained, so that the last lines are seen. `closed` must
+  // be set before the waiters look (they reject on it), so both happen in this one handler.
+  let closed = false;
+  child.on('close', () => {
+    closed = true;
+    for (const w of [...waiters]) w.check();
+  });
   const onLine = stream => line => {
     lines[stream].push(line);
     all.push([stream, line]);
@@ -222,8 +227,6 @@ export function startProcess(cmd, args = [], opts = {}) {
   if (child.stdin) child.stdin.on('error', () => {});
 
   const output = () => all.map(([s, l]) => `${s === 'stderr' ? '! ' : '  '}${l}`).join('\n');
-  let closed = false;
-  child.on('close', () => { closed = true; });
 
   function waitForLine(regex, timeoutMs = 10000, { stream = 'stdout' } = {}) {
     return new Promise((resolve, reject) => {
