@@ -53,7 +53,7 @@ PIDS+=($!)
 
 echo "== bridge --server on http://127.0.0.1:$BRIDGE_PORT"
 TENEX_NSEC="$OWNER_NSEC" "$BIN" --server --bind "127.0.0.1:$BRIDGE_PORT" \
-  --relay "ws://127.0.0.1:$RELAY_PORT" >"$WORK/bridge.log" 2>&1 &
+  --relay "ws://127.0.0.1:$RELAY_PORT" --state "$WORK/state.db" >"$WORK/bridge.log" 2>&1 &
 PIDS+=($!)
 wait_for "$WORK/bridge.log" "listening on" 20
 for _ in $(seq 1 150); do

@@ -42,6 +42,11 @@ typedef struct {
     bool history_transcript; /* unseen earlier turns go above the user's text; default true */
     const nb_apikeys_t *apikeys; /* borrowed; NULL or empty = local mode (no keys) */
     bool protect_health;         /* /health needs a key too (public otherwise) */
+
+    /* the conversation store (convo.h): nb_convo_open(state_path, state_max_entries, state_ttl_s) */
+    const char *state_path;   /* an SQLite file; NULL or ":memory:" = in memory */
+    size_t state_max_entries; /* 0 = NB_CONVO_DEFAULT_MAX (100,000) */
+    int64_t state_ttl_s;      /* forget conversations unused this long; 0 = NB_CONVO_DEFAULT_TTL (7 days) */
 } nb_bridge_config_t;
 
 typedef struct nb_bridge nb_bridge_t;

@@ -52,7 +52,9 @@ nb_bridge_t *nb_bridge_create(uv_loop_t *loop, nb_pool_t *pool, nb_tenex_dir_t *
         memcpy(b->backends, c->backends, c->n_backends * 32);
         b->cfg.backends = (const uint8_t(*)[32])b->backends;
     }
-    b->convo = nb_convo_create(0, 0);
+    /* logs and falls back to memory on error, so the result needs no check here */
+    nb_convo_open(&b->convo, c->state_path, c->state_max_entries, c->state_ttl_s);
+    nb_convo_set_loop(b->convo, loop);
     nb_hist_init_latency(&b->counters.first_chunk);
     nb_hist_init_duration(&b->counters.turn_duration);
     nb_hist_init_latency(&b->counters.publish_latency);

@@ -1,13 +1,21 @@
 /*
- * convo.c — the in-memory conversation store: an open-addressing table of SHA-256 keys with an
- * intrusive LRU list. O(1) get/put; memory is bounded by max_entries.
+ * convo.c — the conversation store: a chained hash table of SHA-256 keys with an intrusive LRU
+ * list. O(1) get/put; memory is bounded by max_entries. With a database (convo_db.c) the table is
+ * a cache in front of it, bounded by NB_CONVO_CACHE_MAX.
  */
 #include "bridge/convo.h"
 
+#include "bridge/err.h"
+#include "bridge/log.h"
 #include "bridge/mem.h"
+#include "convo_db.h"
 
 #include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define NB_CONVO_CACHE_MAX 4096 /* entries kept in memory in front of a database */
 
 typedef struct node {
     uint8_t key[32];
@@ -23,6 +31,7 @@ struct nb_convo {
     size_t n, max;
     int64_t ttl;
     node_t *head, *tail;
+    nb_convo_db_t *db; /* NULL: memory only */
 };
 
 nb_convo_t *nb_convo_create(size_t max_entries, int64_t ttl_s)
@@ -45,7 +54,61 @@ void nb_convo_destroy(nb_convo_t *c)
         nb_free(n);
     }
     nb_free(c->buckets);
+    nb_convo_db_close(c->db);
     nb_free(c);
+}
+
+int nb_convo_default_path(char *buf, size_t cap)
+{
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    int n;
+    if (xdg != NULL && xdg[0] == '/')
+        n = snprintf(buf, cap, "%s/bridge/state.db", xdg);
+    else if (home != NULL && home[0] == '/')
+        n = snprintf(buf, cap, "%s/.local/state/bridge/state.db", home);
+    else
+        return NB_ENOTFOUND;
+    return n < 0 || (size_t)n >= cap ? NB_ETOOBIG : 0;
+}
+
+int nb_convo_open(nb_convo_t **out, const char *path, size_t max_entries, int64_t ttl_s)
+{
+    if (max_entries == 0) max_entries = NB_CONVO_DEFAULT_MAX;
+    if (ttl_s <= 0) ttl_s = NB_CONVO_DEFAULT_TTL;
+    if (path == NULL || strcmp(path, ":memory:") == 0) {
+        *out = nb_convo_create(max_entries, ttl_s);
+        return 0;
+    }
+    nb_convo_db_t *db;
+    int r = nb_convo_db_open(&db, path, max_entries, ttl_s);
+    if (r != 0) {
+        NB_WARN("state %s: conversations are kept in memory only (%zu, %lld s)", path, max_entries,
+                (long long)ttl_s);
+        *out = nb_convo_create(max_entries, ttl_s);
+        return r;
+    }
+    nb_convo_t *c =
+        nb_convo_create(max_entries < NB_CONVO_CACHE_MAX ? max_entries : NB_CONVO_CACHE_MAX, ttl_s);
+    c->db = db;
+    NB_INFO("state %s: %zu conversation(s) remembered (at most %zu, %lld s)", path, nb_convo_db_size(db),
+            max_entries, (long long)ttl_s);
+    *out = c;
+    return 0;
+}
+
+void nb_convo_set_loop(nb_convo_t *c, uv_loop_t *loop)
+{
+    if (c->db != NULL) nb_convo_db_set_loop(c->db, loop);
+}
+
+void nb_convo_stats(const nb_convo_t *c, nb_convo_stats_t *st)
+{
+    if (c->db != NULL) {
+        nb_convo_db_stats(c->db, st);
+        return;
+    }
+    memset(st, 0, sizeof(*st));
+    st->rows = c->n;
 }
 
 static void trim(const char **p, size_t *len)
@@ -128,20 +191,8 @@ static void evict(nb_convo_t *c, node_t *n)
     c->n--;
 }
 
-const nb_convo_entry_t *nb_convo_get(nb_convo_t *c, const uint8_t key[32], int64_t now)
-{
-    node_t *n = *slot(c, key);
-    if (n == NULL) return NULL;
-    if (now - n->at > c->ttl) {
-        evict(c, n);
-        return NULL;
-    }
-    unlink_lru(c, n);
-    push_front(c, n);
-    return &n->e;
-}
-
-void nb_convo_put(nb_convo_t *c, const uint8_t key[32], const nb_convo_entry_t *e, int64_t now)
+/* Into the table only (for a database: the cache). */
+static node_t *put_mem(nb_convo_t *c, const uint8_t key[32], const nb_convo_entry_t *e, int64_t now)
 {
     node_t **s = slot(c, key);
     node_t *n = *s;
@@ -159,9 +210,37 @@ void nb_convo_put(nb_convo_t *c, const uint8_t key[32], const nb_convo_entry_t *
     n->e = *e;
     n->at = now;
     push_front(c, n);
+    return n;
+}
+
+const nb_convo_entry_t *nb_convo_get(nb_convo_t *c, const uint8_t key[32], int64_t now)
+{
+    node_t *n = *slot(c, key);
+    if (n != NULL && now - n->at > c->ttl) {
+        evict(c, n);
+        n = NULL;
+    }
+    if (n == NULL) {
+        nb_convo_entry_t e;
+        int64_t at;
+        if (c->db == NULL || !nb_convo_db_get(c->db, key, &e, &at) || now - at > c->ttl) return NULL;
+        n = put_mem(c, key, &e, now);
+    } else {
+        unlink_lru(c, n);
+        push_front(c, n);
+        n->at = now;
+    }
+    if (c->db != NULL) nb_convo_db_put(c->db, key, &n->e, now); /* the use refreshes its row */
+    return &n->e;
+}
+
+void nb_convo_put(nb_convo_t *c, const uint8_t key[32], const nb_convo_entry_t *e, int64_t now)
+{
+    put_mem(c, key, e, now);
+    if (c->db != NULL) nb_convo_db_put(c->db, key, e, now);
 }
 
 size_t nb_convo_size(const nb_convo_t *c)
 {
-    return c->n;
+    return c->db != NULL ? nb_convo_db_size(c->db) : c->n;
 }

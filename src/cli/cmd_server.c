@@ -8,6 +8,7 @@
  */
 #include "bridge/apikeys.h"
 #include "bridge/bridge.h"
+#include "bridge/convo.h"
 #include "bridge/err.h"
 #include "bridge/hex.h"
 #include "bridge/keys.h"
@@ -42,6 +43,9 @@ typedef struct {
     bool protect_health;
     nb_log_level_t log_level;
     bool log_json;
+    const char *state; /* --state; NULL until parsed = the XDG default */
+    char state_default[4096];
+    uint32_t state_max, state_ttl_s;
 } opts_t;
 
 typedef struct {
@@ -200,6 +204,16 @@ static int parse_opts(opts_t *o, int argc, char **argv)
                 return nb_cli_fail("--server", "--log-level must be debug, info, warn, error or off");
         } else if (strcmp(a, "--log-json") == 0) {
             o->log_json = true;
+        } else if (strcmp(a, "--state") == 0) {
+            VALUE();
+            if (*v == '\0') return nb_cli_fail("--server", "--state needs a path or :memory:");
+            o->state = v;
+        } else if (strcmp(a, "--state-max-entries") == 0) {
+            VALUE();
+            r = parse_u32(a, v, &o->state_max, 1, 100000000);
+        } else if (strcmp(a, "--state-ttl") == 0) {
+            VALUE();
+            r = parse_u32(a, v, &o->state_ttl_s, 1, 10 * 366 * 86400);
         } else {
             return nb_cli_fail("--server", "unknown option '%s' (see bridge --help)", argv[i]);
         }
@@ -214,6 +228,9 @@ static int parse_opts(opts_t *o, int argc, char **argv)
         o->relay_env = nb_strdup(env && *env ? env : "wss://relay.tenex.chat");
         if (add_relays(o, o->relay_env) != 0) return NB_EXIT_USAGE;
     }
+    /* no XDG_STATE_HOME nor HOME: memory (nb_cmd_server warns) */
+    if (o->state == NULL && nb_convo_default_path(o->state_default, sizeof(o->state_default)) == 0)
+        o->state = o->state_default;
     return 0;
 }
 
@@ -345,6 +362,12 @@ int nb_cmd_server(int argc, char **argv)
     bc.history_transcript = o.history_transcript;
     bc.apikeys = &o.apikeys;
     bc.protect_health = o.protect_health;
+    if (o.state == NULL)
+        NB_WARN("neither XDG_STATE_HOME nor HOME is set: conversations are kept in memory only "
+                "(see --state)");
+    bc.state_path = o.state;
+    bc.state_max_entries = o.state_max ? o.state_max : NB_CONVO_DEFAULT_MAX;
+    bc.state_ttl_s = o.state_ttl_s ? o.state_ttl_s : NB_CONVO_DEFAULT_TTL;
     s->bridge = nb_bridge_create(&s->loop, s->pool, s->dir, &bc);
 
     nb_http_config_t hc;
