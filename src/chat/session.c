@@ -44,6 +44,7 @@ struct nb_session {
     char slug[NB_TENEX_MAX_SLUG + 1];
     uint8_t agent[32];
     bool continued; /* a follow-up in a known thread */
+    bool explicit_thread; /* named by X-Nostr-Thread */
     nb_convo_entry_t prior;
     bool boot_sent;
     uint64_t resolve_deadline; /* uv ms; 0 = none */
@@ -555,6 +556,9 @@ static void resolve(nb_session_t *s)
     if (s->continued) {
         for (size_t i = 0; i < p->n_agents && a == NULL; i++)
             if (memcmp(p->agents[i].pubkey, s->prior.agent, 32) == 0) a = &p->agents[i];
+        /* The store is keyed by the messages alone: the same history in another project (or an
+         * agent since removed from the roster) must not continue that thread here. */
+        if (a == NULL && !s->explicit_thread) s->continued = false;
     }
     if (a == NULL && slug != NULL && *slug != '\0') a = nb_tenex_project_agent(p, slug);
     if (a == NULL) {
@@ -747,6 +751,7 @@ void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, const char *dtag, const 
     if (thread != NULL) {
         nb_nip19_t n;
         memset(&s->prior, 0, sizeof(s->prior)); /* agent unknown: model or the PM picks it */
+        s->explicit_thread = true;
         if (tlen == 64 && nb_hex_decode(s->prior.root, 32, thread, 64) == 0) {
             s->continued = true;
         } else if (nb_nip19_decode(&n, thread, tlen) == 0 && (n.type == NB_NIP19_NOTE || n.type == NB_NIP19_NEVENT)) {

@@ -16,7 +16,7 @@ let base, bridge;
 
 async function startBridge(extra, env = {}) {
   const port = await freePort();
-  const p = startProcess(BRIDGE_BIN, ['--server', '--bind', `127.0.0.1:${port}`, '--relay', relay.url, ...extra], {
+  const p = startProcess(BRIDGE_BIN, ['--server', '--bind', `127.0.0.1:${port}`, '--state', ':memory:', '--relay', relay.url, ...extra], {
     env: { TENEX_NSEC: nip19.nsecEncode(owner), ...env },
   });
   onCleanup(() => p.stop());
@@ -95,7 +95,7 @@ test('--protect-health puts /health behind a key', async () => {
 
 test('no key and a public bind address: a warning at start-up', async () => {
   const port = await freePort();
-  const p = startProcess(BRIDGE_BIN, ['--server', '--bind', `0.0.0.0:${port}`, '--relay', relay.url], {
+  const p = startProcess(BRIDGE_BIN, ['--server', '--bind', `0.0.0.0:${port}`, '--state', ':memory:', '--relay', relay.url], {
     env: { TENEX_NSEC: nip19.nsecEncode(owner) },
   });
   onCleanup(() => p.stop());
@@ -108,7 +108,7 @@ test('a key file readable by others is refused at start-up (exit 2)', async () =
   const file = path.join(dir, 'keys');
   writeFileSync(file, 'sk-x\n');
   chmodSync(file, 0o644);
-  const p = startProcess(BRIDGE_BIN, ['--server', '--relay', relay.url, '--api-key-file', file], {
+  const p = startProcess(BRIDGE_BIN, ['--server', '--state', ':memory:', '--relay', relay.url, '--api-key-file', file], {
     env: { TENEX_NSEC: nip19.nsecEncode(owner) },
   });
   const { code } = await p.exited;

@@ -51,7 +51,7 @@ async function startAgent(project, extra = [], env = {}) {
 
 async function startBridge(extra = []) {
   const port = await freePort();
-  const p = startProcess(BRIDGE_BIN, ['--server', '--bind', `127.0.0.1:${port}`, '--relay', relay.url, ...extra], {
+  const p = startProcess(BRIDGE_BIN, ['--server', '--bind', `127.0.0.1:${port}`, '--state', ':memory:', '--relay', relay.url, ...extra], {
     env: { TENEX_NSEC: nip19.nsecEncode(owner) },
   });
   onCleanup(() => p.stop());

@@ -28,7 +28,7 @@ before(async () => {
   });
   onCleanup(() => agent.stop());
   const port = await freePort();
-  const bridge = startProcess(BRIDGE_BIN, ['--server', '--bind', `127.0.0.1:${port}`, '--relay', relay.url,
+  const bridge = startProcess(BRIDGE_BIN, ['--server', '--bind', `127.0.0.1:${port}`, '--state', ':memory:', '--relay', relay.url,
     '--first-event-timeout', '20', '--startup-grace', '3'], { env: { TENEX_NSEC: nip19.nsecEncode(owner) } });
   onCleanup(() => bridge.stop());
   await bridge.waitForLine(/listening on/, 20000, { stream: 'stderr' });
