@@ -35,6 +35,8 @@ int nb_apikeys_load_file(nb_apikeys_t *k, const char *path);
 bool nb_apikeys_open(const nb_apikeys_t *k);
 /** True when key[0..len) is one of the configured keys. Constant time in the stored keys. */
 bool nb_apikeys_check(const nb_apikeys_t *k, const char *key, size_t len);
+/** Which configured key key[0..len) is (0..n-1), or -1. Constant time in the stored keys. */
+int nb_apikeys_find(const nb_apikeys_t *k, const char *key, size_t len);
 /** Wipe the digests. */
 void nb_apikeys_dispose(nb_apikeys_t *k);
 

@@ -37,11 +37,13 @@ typedef struct {
     uint32_t eose_timeout_ms;      /* thread subscription EOSE before publishing anyway; default 3,000 */
     const uint8_t (*backends)[32]; /* pinned backend keys (also trusted for crash notices) */
     size_t n_backends;
-    nb_chat_limits_t limits; /* request parsing */
-    size_t max_sessions;     /* concurrent chat requests; default 10,000 */
-    bool history_transcript; /* unseen earlier turns go above the user's text; default true */
-    const nb_apikeys_t *apikeys; /* borrowed; NULL or empty = local mode (no keys) */
-    bool protect_health;         /* /health needs a key too (public otherwise) */
+    nb_chat_limits_t limits;      /* request parsing */
+    size_t max_sessions;          /* concurrent chat requests; default 10,000 */
+    bool history_transcript;      /* unseen earlier turns go above the user's text; default true */
+    const nb_apikeys_t *apikeys;  /* borrowed; NULL or empty = local mode (no keys) */
+    bool protect_health;          /* /health needs a key too (public otherwise) */
+    uint32_t max_streams_per_key; /* concurrent chat requests per API key; 0 = no limit */
+    uint32_t rate_per_minute;     /* chat requests per API key per minute; 0 = no limit */
 
     /* the conversation store (convo.h): nb_convo_open(state_path, state_max_entries, state_ttl_s) */
     const char *state_path;   /* an SQLite file; NULL or ":memory:" = in memory */

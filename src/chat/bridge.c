@@ -124,10 +124,11 @@ bool nb_bridge_project_name(const nb_bridge_t *b, const char *name, size_t len, 
 /* ---- routes ------------------------------------------------------------------------------ */
 
 /* Authorization: Bearer <key>, or X-Api-Key: <key>. Answers 401 and returns false when wrong. */
-static bool authorized(nb_bridge_t *b, nb_http_req_t *r)
+/* *slot (may be NULL) gets the key's per_key slot (NB_APIKEYS_MAX in local mode). */
+static bool authorized_as(nb_bridge_t *b, nb_http_req_t *r, int *slot)
 {
-    if (b->cfg.apikeys == NULL || nb_apikeys_open(b->cfg.apikeys))
-        return true;
+    if (slot != NULL) *slot = NB_APIKEYS_MAX;
+    if (b->cfg.apikeys == NULL || nb_apikeys_open(b->cfg.apikeys)) return true;
     size_t len = 0;
     const char *v = nb_http_req_header(r, "authorization", &len);
     if (v != NULL && len > 7 && strncasecmp(v, "bearer ", 7) == 0) {
@@ -138,8 +139,11 @@ static bool authorized(nb_bridge_t *b, nb_http_req_t *r)
     } else {
         v = nb_http_req_header(r, "x-api-key", &len);
     }
-    if (v != NULL && nb_apikeys_check(b->cfg.apikeys, v, len))
+    int found = v != NULL ? nb_apikeys_find(b->cfg.apikeys, v, len) : -1;
+    if (found >= 0) {
+        if (slot != NULL) *slot = found;
         return true;
+    }
     b->counters.unauthorized++;
     nb_api_error_t e;
     nb_api_error_set(&e, 401, "invalid_request_error", "invalid_api_key", NULL,
@@ -149,10 +153,60 @@ static bool authorized(nb_bridge_t *b, nb_http_req_t *r)
     return false;
 }
 
+static bool authorized(nb_bridge_t *b, nb_http_req_t *r)
+{
+    return authorized_as(b, r, NULL);
+}
+
+static void too_many(nb_bridge_t *b, nb_http_req_t *r, uint64_t retry_s, const char *what)
+{
+    char v[24];
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)(retry_s ? retry_s : 1));
+    nb_http_req_add_header(r, "Retry-After", v);
+    b->counters.limited++;
+    nb_api_error_t e;
+    nb_api_error_set(&e, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, "%s; retry in %s s", what,
+                     v);
+    nb_http_respond_error(r, &e);
+}
+
+/* Limits, in the order a client can fix them: concurrency (wait for a stream to end), then the
+ * per-minute rate (a token bucket of rate_per_minute tokens, refilled continuously). */
+static bool within_limits(nb_bridge_t *b, nb_http_req_t *r, int slot)
+{
+    if (b->n_sessions >= b->cfg.max_sessions) {
+        too_many(b, r, 1, "too many concurrent requests on this server");
+        return false;
+    }
+    if (b->cfg.max_streams_per_key && b->per_key[slot].open >= b->cfg.max_streams_per_key) {
+        too_many(b, r, 1, "too many concurrent requests for this API key");
+        return false;
+    }
+    if (b->cfg.rate_per_minute) {
+        double cap = b->cfg.rate_per_minute, per_ms = cap / 60000.0;
+        uint64_t now = uv_now(b->loop);
+        if (b->per_key[slot].refilled_ms == 0)
+            b->per_key[slot].tokens = cap;
+        else
+            b->per_key[slot].tokens += (double)(now - b->per_key[slot].refilled_ms) * per_ms;
+        if (b->per_key[slot].tokens > cap) b->per_key[slot].tokens = cap;
+        b->per_key[slot].refilled_ms = now;
+        if (b->per_key[slot].tokens < 1.0) {
+            too_many(b, r, (uint64_t)((1.0 - b->per_key[slot].tokens) / per_ms / 1000.0) + 1,
+                     "too many requests per minute for this API key");
+            return false;
+        }
+        b->per_key[slot].tokens -= 1.0;
+    }
+    return true;
+}
+
 static void route_chat(void *ud, nb_http_req_t *r, const char *dtag, const char *body, size_t len)
 {
-    if (authorized(ud, r))
-        nb_session_start(ud, r, dtag, body, len);
+    nb_bridge_t *b = ud;
+    int slot;
+    if (authorized_as(b, r, &slot) && within_limits(b, r, slot))
+        nb_session_start(b, r, slot, dtag, body, len);
 }
 
 static void respond_buf(nb_http_req_t *r, int status, nb_buf_t *b)
@@ -164,8 +218,7 @@ static void respond_buf(nb_http_req_t *r, int status, nb_buf_t *b)
 static void route_models(void *ud, nb_http_req_t *r, const char *dtag)
 {
     nb_bridge_t *b = ud;
-    if (!authorized(b, r))
-        return;
+    if (!authorized(b, r)) return;
     nb_buf_t out;
     nb_buf_init(&out, 16 * 1024 * 1024);
     size_t n = 0, cap = 16;
@@ -215,8 +268,7 @@ static void route_models(void *ud, nb_http_req_t *r, const char *dtag)
 static void route_health(void *ud, nb_http_req_t *r)
 {
     nb_bridge_t *b = ud;
-    if (b->cfg.protect_health && !authorized(b, r))
-        return;
+    if (b->cfg.protect_health && !authorized(b, r)) return;
     int64_t now = time(NULL);
     nb_pool_stats_t ps;
     nb_pool_stats(b->pool, &ps);
@@ -264,8 +316,7 @@ static void route_health(void *ud, nb_http_req_t *r)
 static void route_metrics(void *ud, nb_http_req_t *r)
 {
     nb_bridge_t *b = ud;
-    if (!authorized(b, r))
-        return;
+    if (!authorized(b, r)) return;
     nb_pool_stats_t ps;
     nb_pool_stats(b->pool, &ps);
     const nb_bridge_counters_t *c = &b->counters;
@@ -289,6 +340,8 @@ static void route_metrics(void *ud, nb_http_req_t *r)
     COUNTER("bridge_chunks_total", "Content chunks sent.", c->chunks);
     COUNTER("bridge_boot_requests_total", "Boot requests (kind 24000) sent.", c->boots);
     COUNTER("bridge_unauthorized_total", "Requests refused for a missing or wrong API key.", c->unauthorized);
+    COUNTER("bridge_rate_limited_total", "Requests refused with 429 (concurrency or rate limits).",
+            c->limited);
     COUNTER("bridge_relay_events_total", "EVENT messages received from relays.", ps.events);
     COUNTER("bridge_relay_events_invalid_total", "Events with a bad id or signature.", ps.invalid);
     COUNTER("bridge_relay_events_duplicate_total", "Events already delivered.", ps.duplicate);
@@ -296,21 +349,27 @@ static void route_metrics(void *ud, nb_http_req_t *r)
     COUNTER("bridge_publish_ok_total", "Publishes a relay accepted.", ps.publish_ok);
     COUNTER("bridge_publish_failed_total", "Publishes no relay accepted.", ps.publish_failed);
     COUNTER("bridge_turn_steps_repaired_total", "Steps completed from the agent's kind:1.", c->turn_repaired);
-    COUNTER("bridge_turn_mismatches_total", "Streamed steps that differed from their kind:1.", c->turn_mismatches);
+    COUNTER("bridge_turn_mismatches_total", "Streamed steps that differed from their kind:1.",
+            c->turn_mismatches);
     nb_buf_appends(&out, "# HELP bridge_events_rejected_total Events that could not speak in a turn.\n"
                          "# TYPE bridge_events_rejected_total counter\n");
-    nb_buf_appendf(&out, "bridge_events_rejected_total{reason=\"wrong_author\"} %" PRIu64 "\n", c->rejected_author);
-    nb_buf_appendf(&out, "bridge_events_rejected_total{reason=\"wrong_thread\"} %" PRIu64 "\n", c->rejected_thread);
+    nb_buf_appendf(&out, "bridge_events_rejected_total{reason=\"wrong_author\"} %" PRIu64 "\n",
+                   c->rejected_author);
+    nb_buf_appendf(&out, "bridge_events_rejected_total{reason=\"wrong_thread\"} %" PRIu64 "\n",
+                   c->rejected_thread);
     nb_buf_appendf(&out, "bridge_events_rejected_total{reason=\"late\"} %" PRIu64 "\n", c->rejected_late);
     nb_buf_appendf(&out, "bridge_events_rejected_total{reason=\"bad_signature\"} %" PRIu64 "\n", ps.invalid);
     nb_hist_print(&out, "bridge_time_to_first_chunk_seconds", "Request in to the first content chunk.",
                   &c->first_chunk);
-    nb_hist_print(&out, "bridge_turn_duration_seconds", "Request in to the end of the turn.", &c->turn_duration);
-    nb_hist_print(&out, "bridge_publish_latency_seconds", "Publish to the first relay OK.", &c->publish_latency);
+    nb_hist_print(&out, "bridge_turn_duration_seconds", "Request in to the end of the turn.",
+                  &c->turn_duration);
+    nb_hist_print(&out, "bridge_publish_latency_seconds", "Publish to the first relay OK.",
+                  &c->publish_latency);
     static const char *const relay_series[2][2] = {
-        {"bridge_relay_up", "# HELP bridge_relay_up Whether the relay connection is open.\n# TYPE bridge_relay_up gauge\n"},
-        {"bridge_relay_reconnects_total",
-         "# HELP bridge_relay_reconnects_total Reconnection attempts.\n# TYPE bridge_relay_reconnects_total counter\n"},
+        {"bridge_relay_up",
+         "# HELP bridge_relay_up Whether the relay connection is open.\n# TYPE bridge_relay_up gauge\n"},
+        {"bridge_relay_reconnects_total", "# HELP bridge_relay_reconnects_total Reconnection attempts.\n# "
+                                          "TYPE bridge_relay_reconnects_total counter\n"},
     };
     for (int k = 0; k < 2; k++) {
         nb_buf_appends(&out, relay_series[k][1]);
@@ -319,7 +378,8 @@ static void route_metrics(void *ud, nb_http_req_t *r)
             if (nb_pool_relay_info(b->pool, i, &info) != 0) continue;
             nb_buf_appendf(&out, "%s{url=", relay_series[k][0]);
             nb_json_write_string(&out, info.url, strlen(info.url)); /* also a valid label value */
-            nb_buf_appendf(&out, "} %" PRIu64 "\n", k == 0 ? (uint64_t)(info.state == NB_RELAY_OPEN) : info.reconnects);
+            nb_buf_appendf(&out, "} %" PRIu64 "\n",
+                           k == 0 ? (uint64_t)(info.state == NB_RELAY_OPEN) : info.reconnects);
         }
     }
 #undef GAUGE

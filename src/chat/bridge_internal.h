@@ -20,6 +20,7 @@ typedef struct {
     uint64_t rejected_thread;
     uint64_t boots;
     uint64_t unauthorized;
+    uint64_t limited; /* 429s */
     uint64_t rejected_late;     /* deltas of a step already closed */
     uint64_t turn_mismatches;   /* streamed text that was not a prefix of the kind:1 */
     uint64_t turn_repaired;     /* steps completed from kind:1 content */
@@ -46,6 +47,12 @@ struct nb_bridge {
      * get the same id, and relays would drop the second as a duplicate */
     uint8_t recent_ids[256][32];
     size_t recent_pos;
+    /* per API key (the last slot: local mode, no keys): open requests and a token bucket */
+    struct {
+        uint32_t open;
+        double tokens;
+        uint64_t refilled_ms;
+    } per_key[NB_APIKEYS_MAX + 1];
 };
 
 /**
@@ -56,8 +63,8 @@ struct nb_bridge {
 bool nb_bridge_project_name(const nb_bridge_t *b, const char *name, size_t len, char *dtag, size_t cap,
                             nb_api_error_t *e);
 
-/** Start a session for one chat request (takes over r). */
-void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, const char *dtag, const char *body, size_t len);
+/** Start a session for one chat request (takes over r). key: the per_key slot of its API key. */
+void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, int key, const char *dtag, const char *body, size_t len);
 /** Look again at whatever the session waits for. */
 void nb_session_poke(nb_session_t *s);
 /** End the session at shutdown (SSE error or 503). */

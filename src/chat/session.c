@@ -43,8 +43,9 @@ struct nb_session {
     char coord[160];
     char slug[NB_TENEX_MAX_SLUG + 1];
     uint8_t agent[32];
-    bool continued; /* a follow-up in a known thread */
+    bool continued;       /* a follow-up in a known thread */
     bool explicit_thread; /* named by X-Nostr-Thread */
+    int key;              /* the bridge's per_key slot */
     nb_convo_entry_t prior;
     bool boot_sent;
     uint64_t resolve_deadline; /* uv ms; 0 = none */
@@ -100,6 +101,7 @@ static void session_close(nb_session_t *s)
         s->pub = NULL;
     }
     if (s->streaming) b->n_streams--;
+    b->per_key[s->key].open--;
     if (s->turn_started) {
         const nb_turn_stats_t *ts = &s->turn.stats;
         b->counters.rejected_author += ts->wrong_author;
@@ -289,7 +291,8 @@ static void on_published(void *ud, int result, const char *detail)
     }
     s->state = ST_STREAM;
     s->published_ms = uv_now(s->b->loop);
-    nb_hist_observe(&s->b->counters.publish_latency, (double)(s->published_ms - s->publish_started_ms) / 1000.0);
+    nb_hist_observe(&s->b->counters.publish_latency,
+                    (double)(s->published_ms - s->publish_started_ms) / 1000.0);
     char hex[65];
     nb_event_id_hex(&s->msg, hex);
     NB_INFO("chat %s: published %.16s… to %s (agent %s)", s->id, hex, s->coord, s->slug);
@@ -709,12 +712,15 @@ void nb_session_abort(nb_session_t *s, const char *why)
     failf(s, 503, "server_error", "shutting_down", "%s", why);
 }
 
-void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, const char *dtag, const char *body, size_t len)
+void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, int key, const char *dtag, const char *body,
+                      size_t len)
 {
     b->counters.requests++;
     nb_session_t *s = nb_calloc(1, sizeof(*s));
     s->b = b;
     s->req = r;
+    s->key = key;
+    b->per_key[key].open++;
     s->dtag = dtag ? nb_strdup(dtag) : NULL;
     s->started_ms = uv_now(b->loop);
     s->created = time(NULL);
@@ -737,10 +743,6 @@ void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, const char *dtag, const 
         failf(s, 503, "server_error", "shutting_down", "the server is shutting down");
         return;
     }
-    if (b->n_sessions > b->cfg.max_sessions) {
-        failf(s, 429, "rate_limit_exceeded", "rate_limit_exceeded", "too many concurrent requests");
-        return;
-    }
     if (nb_chat_req_parse(&s->chat, body, len, &b->cfg.limits, &e) != 0) {
         fail(s, &e);
         return;
@@ -754,12 +756,14 @@ void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, const char *dtag, const 
         s->explicit_thread = true;
         if (tlen == 64 && nb_hex_decode(s->prior.root, 32, thread, 64) == 0) {
             s->continued = true;
-        } else if (nb_nip19_decode(&n, thread, tlen) == 0 && (n.type == NB_NIP19_NOTE || n.type == NB_NIP19_NEVENT)) {
+        } else if (nb_nip19_decode(&n, thread, tlen) == 0 &&
+                   (n.type == NB_NIP19_NOTE || n.type == NB_NIP19_NEVENT)) {
             memcpy(s->prior.root, n.bytes, 32);
             s->continued = true;
         } else {
-            nb_api_error_set(&e, 400, "invalid_request_error", NULL, NULL,
-                             "X-Nostr-Thread must be a thread's root event id (64 hex digits, note1… or nevent1…)");
+            nb_api_error_set(
+                &e, 400, "invalid_request_error", NULL, NULL,
+                "X-Nostr-Thread must be a thread's root event id (64 hex digits, note1… or nevent1…)");
             fail(s, &e);
             return;
         }
@@ -767,9 +771,9 @@ void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, const char *dtag, const 
         return;
     }
     /* a known conversation continues its thread (an open ask: the answer goes to the ask) */
-    uint8_t key[32];
-    nb_convo_key(key, s->chat.messages, s->chat.last_user, NULL, 0);
-    const nb_convo_entry_t *prior = s->chat.last_user > 0 ? nb_convo_get(b->convo, key, time(NULL)) : NULL;
+    uint8_t hkey[32];
+    nb_convo_key(hkey, s->chat.messages, s->chat.last_user, NULL, 0);
+    const nb_convo_entry_t *prior = s->chat.last_user > 0 ? nb_convo_get(b->convo, hkey, time(NULL)) : NULL;
     if (prior != NULL) {
         s->prior = *prior;
         s->continued = true;

@@ -46,6 +46,7 @@ typedef struct {
     const char *state; /* --state; NULL until parsed = the XDG default */
     char state_default[4096];
     uint32_t state_max, state_ttl_s;
+    uint32_t max_streams, max_streams_per_key, rate_per_minute;
 } opts_t;
 
 typedef struct {
@@ -192,10 +193,18 @@ static int parse_opts(opts_t *o, int argc, char **argv)
         } else if (strcmp(a, "--api-key-file") == 0) {
             VALUE();
             int kr = nb_apikeys_load_file(&o->apikeys, v);
-            if (kr != 0)
-                return nb_cli_fail("--server", "--api-key-file %s: %s", v, nb_strerror(kr));
+            if (kr != 0) return nb_cli_fail("--server", "--api-key-file %s: %s", v, nb_strerror(kr));
         } else if (strcmp(a, "--protect-health") == 0) {
             o->protect_health = true;
+        } else if (strcmp(a, "--max-streams") == 0) {
+            VALUE();
+            r = parse_u32(a, v, &o->max_streams, 1, 1000000);
+        } else if (strcmp(a, "--max-streams-per-key") == 0) {
+            VALUE();
+            r = parse_u32(a, v, &o->max_streams_per_key, 0, 1000000);
+        } else if (strcmp(a, "--rate-limit") == 0) {
+            VALUE();
+            r = parse_u32(a, v, &o->rate_per_minute, 0, 1000000);
         } else if (strcmp(a, "--no-history-transcript") == 0) {
             o->history_transcript = false;
         } else if (strcmp(a, "--log-level") == 0) {
@@ -362,6 +371,9 @@ int nb_cmd_server(int argc, char **argv)
     bc.history_transcript = o.history_transcript;
     bc.apikeys = &o.apikeys;
     bc.protect_health = o.protect_health;
+    if (o.max_streams) bc.max_sessions = o.max_streams;
+    bc.max_streams_per_key = o.max_streams_per_key;
+    bc.rate_per_minute = o.rate_per_minute;
     if (o.state == NULL)
         NB_WARN("neither XDG_STATE_HOME nor HOME is set: conversations are kept in memory only "
                 "(see --state)");
@@ -396,9 +408,10 @@ int nb_cmd_server(int argc, char **argv)
         bool loopback = strncmp(o.bind, "127.", 4) == 0 || strncmp(o.bind, "[::1]", 5) == 0 ||
                         strncmp(o.bind, "localhost:", 10) == 0;
         if (!loopback)
-            NB_WARN("no API keys configured and %s is not a loopback address: anyone who can reach it can talk "
-                    "to your agents as you (set --api-key-file or BRIDGE_API_KEYS)",
-                    o.bind);
+            NB_WARN(
+                "no API keys configured and %s is not a loopback address: anyone who can reach it can talk "
+                "to your agents as you (set --api-key-file or BRIDGE_API_KEYS)",
+                o.bind);
         else
             NB_INFO("no API keys configured (local mode)");
     } else {

@@ -36,12 +36,9 @@ int nb_apikeys_add(nb_apikeys_t *k, const char *key, size_t len)
         key++, len--;
     while (len > 0 && space(key[len - 1]))
         len--;
-    if (len == 0)
-        return 0;
-    if (len > NB_APIKEY_MAX_LEN)
-        return NB_EINVAL;
-    if (k->n == NB_APIKEYS_MAX)
-        return NB_ELIMIT;
+    if (len == 0) return 0;
+    if (len > NB_APIKEY_MAX_LEN) return NB_EINVAL;
+    if (k->n == NB_APIKEYS_MAX) return NB_ELIMIT;
     digest(k->digest[k->n++], key, len);
     return 0;
 }
@@ -54,8 +51,7 @@ int nb_apikeys_add_list(nb_apikeys_t *k, const char *list, size_t len)
         while (j < len && list[j] != ',' && list[j] != '\n')
             j++;
         int r = nb_apikeys_add(k, list + i, j - i);
-        if (r != 0)
-            return r;
+        if (r != 0) return r;
         i = j + 1;
     }
     return 0;
@@ -64,8 +60,7 @@ int nb_apikeys_add_list(nb_apikeys_t *k, const char *list, size_t len)
 int nb_apikeys_load_file(nb_apikeys_t *k, const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return NB_EKEYFILE;
+    if (fd < 0) return NB_EKEYFILE;
     struct stat st;
     int r = NB_EKEYFILE;
     char *buf = NULL;
@@ -75,10 +70,8 @@ int nb_apikeys_load_file(nb_apikeys_t *k, const char *path)
     size_t got = 0;
     while (got < (size_t)st.st_size) {
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
         got += (size_t)n;
     }
     r = 0;
@@ -109,17 +102,23 @@ bool nb_apikeys_open(const nb_apikeys_t *k)
     return k->n == 0;
 }
 
-bool nb_apikeys_check(const nb_apikeys_t *k, const char *key, size_t len)
+int nb_apikeys_find(const nb_apikeys_t *k, const char *key, size_t len)
 {
-    if (len == 0 || len > NB_APIKEY_MAX_LEN)
-        return false;
+    if (len == 0 || len > NB_APIKEY_MAX_LEN) return -1;
     uint8_t d[32];
     digest(d, key, len);
     /* Look at every stored key, whatever matches: the time depends only on how many there are. */
-    int match = 0;
-    for (size_t i = 0; i < k->n; i++)
-        match |= CRYPTO_memcmp(d, k->digest[i], 32) == 0;
-    return match != 0;
+    int found = -1;
+    for (size_t i = 0; i < k->n; i++) {
+        int eq = CRYPTO_memcmp(d, k->digest[i], 32) == 0;
+        found = eq ? (int)i : found;
+    }
+    return found;
+}
+
+bool nb_apikeys_check(const nb_apikeys_t *k, const char *key, size_t len)
+{
+    return nb_apikeys_find(k, key, len) >= 0;
 }
 
 void nb_apikeys_dispose(nb_apikeys_t *k)

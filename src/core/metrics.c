@@ -14,7 +14,8 @@ static void init(nb_hist_t *h, const double *b, size_t n)
 
 void nb_hist_init_latency(nb_hist_t *h)
 {
-    static const double b[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+    static const double b[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                               0.5,   1,      2.5,   5,    10,    30,   60};
     init(h, b, sizeof(b) / sizeof(b[0]));
 }
 

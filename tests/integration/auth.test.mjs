@@ -121,3 +121,33 @@ test('no key ever appears in the logs', async () => {
   for (const k of [KEY_FLAG, KEY_ENV, KEY_FILE]) assert.ok(!out.includes(k), `key ${k} was logged`);
   assert.match(out, /3 API key\(s\) configured/);
 });
+
+test('limits per key: requests per minute and concurrent streams → 429 with Retry-After', async () => {
+  const b = await startBridge(['--api-key', 'key-a', '--api-key', 'key-b', '--rate-limit', '2', '--max-streams-per-key', '1']);
+  await waitUntil(async () => (await (await fetch(`${b.base}/health`)).json()).projects?.some(p => p.online),
+    { timeoutMs: 30000, intervalMs: 200, what: 'project online' });
+  const chat = (key, content, stream = false) => fetch(`${b.base}/demo/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ model: 'pm', stream, messages: [{ role: 'user', content }] }),
+  });
+  // concurrency: a slow stream holds key-a's only slot
+  const slow = await chat('key-a', '#slow=300 #chunk=1 hold the slot', true);
+  assert.equal(slow.status, 200);
+  const busy = await chat('key-a', 'second at once');
+  assert.equal(busy.status, 429);
+  assert.ok(Number(busy.headers.get('retry-after')) >= 1);
+  const err = (await busy.json()).error;
+  assert.equal(err.code, 'rate_limit_exceeded');
+  assert.match(err.message, /concurrent/);
+  assert.equal((await chat('key-b', 'other key is fine')).status, 200);
+  await slow.text();
+  // rate: key-a has used 1 of its 2 per minute (the 429 above did not count): one more, then no
+  assert.equal((await chat('key-a', 'the second one')).status, 200);
+  const third = await chat('key-a', 'one too many');
+  assert.equal(third.status, 429);
+  assert.match((await third.json()).error.message, /per minute/);
+  assert.ok(Number(third.headers.get('retry-after')) >= 1);
+  const m = await (await fetch(`${b.base}/metrics`, { headers: { authorization: 'Bearer key-b' } })).text();
+  assert.match(m, /^bridge_rate_limited_total 2$/m);
+  await b.proc.stop();
+});
