@@ -45,7 +45,10 @@ struct nb_session {
     uint8_t agent[32];
     bool continued;       /* a follow-up in a known thread */
     bool explicit_thread; /* named by X-Nostr-Thread */
-    int key;              /* the bridge's per_key slot */
+    bool filler_sent;
+    const char *outcome; /* for the summary log line */
+    int status;          /* HTTP status of an error answer; 200 otherwise */
+    int key;             /* the bridge's per_key slot */
     nb_convo_entry_t prior;
     bool boot_sent;
     uint64_t resolve_deadline; /* uv ms; 0 = none */
@@ -90,6 +93,17 @@ static void session_close(nb_session_t *s)
 {
     if (s->closing) return;
     s->closing = true;
+    {
+        char thread[65] = "-";
+        if (s->turn_started) nb_hex_encode(thread, s->root, 32);
+        uint64_t ms = uv_now(s->b->loop) - s->started_ms;
+        /* one line per chat request: never message content, never keys */
+        NB_INFO(
+            "chat %s project=%s agent=%s thread=%.16s outcome=%s status=%d ms=%llu text_bytes=%zu stream=%d",
+            s->id, s->dtag ? s->dtag : (s->chat.model ? s->chat.model : "-"), s->slug[0] ? s->slug : "-",
+            thread, s->outcome ? s->outcome : "closed", s->status ? s->status : 200, (unsigned long long)ms,
+            s->text.len, s->chat.stream);
+    }
     s->state = ST_DONE;
     nb_bridge_t *b = s->b;
     if (s->sub) {
@@ -122,12 +136,17 @@ static void session_close(nb_session_t *s)
     uv_close((uv_handle_t *)s->timer, on_timer_closed);
 }
 
+static void send_stop(nb_session_t *s);
+
 static void on_gone(void *ud)
 {
     nb_session_t *s = ud;
     s->req = NULL;
     s->b->counters.client_gone++;
-    NB_DEBUG("chat %s: client went away", s->id);
+    s->outcome = "client gone";
+    /* The agent may still be working for nobody: TENEX's stop ends its run (and blocks it in the
+     * thread until the next message to it). */
+    if (s->b->cfg.stop_on_disconnect && (s->state == ST_STREAM || s->state == ST_PUBLISH)) send_stop(s);
     session_close(s);
 }
 
@@ -135,6 +154,8 @@ static void on_gone(void *ud)
 static void fail(nb_session_t *s, const nb_api_error_t *e)
 {
     nb_bridge_t *b = s->b;
+    s->status = e->status;
+    if (s->outcome == NULL) s->outcome = e->code ? e->code : "error";
     if (e->status == 504)
         b->counters.timeouts++;
     else
@@ -223,11 +244,9 @@ static void on_turn_end(void *ud, const nb_turn_end_t *end)
     }
     s->req = NULL;
     s->b->counters.completed++;
-    NB_INFO("chat %s: %s, %zu bytes of text", s->id,
-            end->kind == NB_TURN_END_COMPLETED ? "completed"
-            : end->kind == NB_TURN_END_ASK     ? "the agent asked a question"
-                                               : "the agent stopped without a completion",
-            s->text.len);
+    s->outcome = end->kind == NB_TURN_END_COMPLETED ? "completed"
+                 : end->kind == NB_TURN_END_ASK     ? "ask"
+                                                    : "idle";
     session_close(s);
 }
 
@@ -263,6 +282,12 @@ static void on_thread_event(void *ud, nb_sub_t *sub, const nb_event_t *ev, const
     uint64_t before = s->turn.stats.agent_events;
     nb_turn_on_event(&s->turn, ev, uv_now(s->b->loop));
     if (s->closing) return;
+    /* ElevenLabs-style filler: something to say as soon as the agent starts working */
+    if (s->b->cfg.filler != NULL && s->chat.stream && !s->filler_sent && s->text.len == 0 &&
+        s->turn.agent_working && s->req != NULL) {
+        s->filler_sent = true;
+        on_turn_text(s, s->b->cfg.filler, strlen(s->b->cfg.filler));
+    }
     if (s->turn.stats.agent_events != before) s->last_event_ms = uv_now(s->b->loop);
     arm(s);
 }
@@ -295,7 +320,7 @@ static void on_published(void *ud, int result, const char *detail)
                     (double)(s->published_ms - s->publish_started_ms) / 1000.0);
     char hex[65];
     nb_event_id_hex(&s->msg, hex);
-    NB_INFO("chat %s: published %.16s… to %s (agent %s)", s->id, hex, s->coord, s->slug);
+    NB_DEBUG("chat %s: published %.16s… to %s (agent %s)", s->id, hex, s->coord, s->slug);
     if (s->chat.stream) {
         nb_http_sse_start(s->req);
         s->streaming = true;
@@ -468,6 +493,26 @@ static void begin_turn(nb_session_t *s, const nb_tenex_project_t *p)
 }
 
 /* ---- resolution ---------------------------------------------------------------------------- */
+
+static void send_stop(nb_session_t *s)
+{
+    nb_bridge_t *b = s->b;
+    nb_event_t ev;
+    nb_event_init(&ev);
+    ev.kind = NB_KIND_STOP;
+    ev.created_at = time(NULL);
+    char root[65], agent[65];
+    nb_hex_encode(root, s->root, 32);
+    nb_hex_encode(agent, s->agent, 32);
+    NB_EVENT_TAG(&ev, "e", root);
+    NB_EVENT_TAG(&ev, "p", agent); /* without a p the backend ignores a stop */
+    NB_EVENT_TAG(&ev, "a", s->coord);
+    NB_EVENT_TAG(&ev, "client", "bridge");
+    NB_EVENT_TAG(&ev, "reason", "the client disconnected");
+    if (nb_event_sign(&ev, b->cfg.keys) == 0 && nb_pool_publish(b->pool, NULL, &ev, NULL, NULL) == 0)
+        NB_INFO("chat %s: client gone mid-turn; sent a stop for thread %.8s", s->id, root);
+    nb_event_dispose(&ev);
+}
 
 static void send_boot(nb_session_t *s)
 {

@@ -47,6 +47,8 @@ typedef struct {
     char state_default[4096];
     uint32_t state_max, state_ttl_s;
     uint32_t max_streams, max_streams_per_key, rate_per_minute;
+    const char *filler;
+    bool stop_on_disconnect;
 } opts_t;
 
 typedef struct {
@@ -196,6 +198,20 @@ static int parse_opts(opts_t *o, int argc, char **argv)
             if (kr != 0) return nb_cli_fail("--server", "--api-key-file %s: %s", v, nb_strerror(kr));
         } else if (strcmp(a, "--protect-health") == 0) {
             o->protect_health = true;
+        } else if (strcmp(a, "--filler") == 0) {
+            VALUE();
+            if (strlen(v) > 256) return nb_cli_fail("--server", "--filler: at most 256 bytes");
+            o->filler = v;
+        } else if (strcmp(a, "--stop-on-disconnect") == 0) {
+            o->stop_on_disconnect = true;
+        } else if (strcmp(a, "--log-format") == 0) {
+            VALUE();
+            if (strcmp(v, "json") == 0)
+                o->log_json = true;
+            else if (strcmp(v, "text") == 0)
+                o->log_json = false;
+            else
+                return nb_cli_fail("--server", "--log-format must be text or json");
         } else if (strcmp(a, "--max-streams") == 0) {
             VALUE();
             r = parse_u32(a, v, &o->max_streams, 1, 1000000);
@@ -374,6 +390,8 @@ int nb_cmd_server(int argc, char **argv)
     if (o.max_streams) bc.max_sessions = o.max_streams;
     bc.max_streams_per_key = o.max_streams_per_key;
     bc.rate_per_minute = o.rate_per_minute;
+    bc.filler = o.filler;
+    bc.stop_on_disconnect = o.stop_on_disconnect;
     if (o.state == NULL)
         NB_WARN("neither XDG_STATE_HOME nor HOME is set: conversations are kept in memory only "
                 "(see --state)");

@@ -471,3 +471,56 @@ test('SIGTERM with open streams: each ends with an error event and [DONE], exit 
   const { code } = await exit;
   assert.equal(code, 0);
 });
+
+// ---- production options ---------------------------------------------------------------------------
+test('--filler: the filler is the first delta once the agent starts working', async () => {
+  const b = await startBridge(['--filler', '... ']);
+  await waitOnline(b.base, 'demo');
+  const { text, chunks } = await streamText(sdk(b.base, 'demo'), user('fill me'));
+  assert.equal(chunks[1].choices[0].delta.content, '... ');
+  assert.equal(text, '... echo: fill me');
+  await b.proc.stop();
+});
+
+test('--stop-on-disconnect: a client gone mid-turn sends TENEX a stop (24134) for that run', async () => {
+  const b = await startBridge(['--stop-on-disconnect']);
+  await waitOnline(b.base, 'demo');
+  const ac = new AbortController();
+  const r = await fetch(`${b.base}/demo/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
+    body: JSON.stringify({ model: 'pm', stream: true, ...user('#slow=400 #chunk=1 talk for a long while') }),
+  });
+  const root = r.headers.get('x-nostr-thread');
+  await r.body.getReader().read();
+  ac.abort();
+  const c = await relayClient(relay.url, { authKey: owner });
+  onCleanup(() => c.close());
+  const sub = c.subscribe({ kinds: [24134], authors: [ownerPub], '#e': [root] });
+  const stop = await sub.waitForEvent(() => true, 'the stop event');
+  const pTags = stop.tags.filter(t => t[0] === 'p');
+  assert.equal(pTags.length, 1, 'a stop needs exactly the agent as p');
+  assert.ok(stop.tags.some(t => t[0] === 'a' && t[1] === `31933:${ownerPub}:demo`));
+  assert.ok(nostrToolsVerify(stop));
+  await b.proc.stop();
+});
+
+test('--log-format json: every line is JSON; no message content and no key in the logs', async () => {
+  const b = await startBridge(['--log-format', 'json']);
+  await waitOnline(b.base, 'demo');
+  const secret = 'the secret word is pomegranate';
+  await client.chat.completions.create({ model: 'pm', ...user('warm up') });
+  const r = await sdk(b.base, 'demo').chat.completions.create({ model: 'pm', ...user(secret) });
+  assert.match(r.choices[0].message.content, /pomegranate/);
+  await b.proc.stop();
+  const lines = b.proc.stderrLines;
+  assert.ok(lines.length > 3);
+  for (const l of lines) {
+    const j = JSON.parse(l);
+    assert.ok(j.ts && j.level && typeof j.msg === 'string', l);
+  }
+  const all = lines.join('\n');
+  assert.ok(!all.includes('pomegranate'), 'message content was logged');
+  assert.ok(!all.includes(nip19.nsecEncode(owner)) && !all.includes(ownerHex), 'the key was logged');
+  assert.ok(lines.some(l => /chat chatcmpl-\S+ project=demo agent=pm thread=[0-9a-f]{16} outcome=completed status=200/.test(JSON.parse(l).msg)),
+    'one summary line per chat request');
+});
