@@ -494,43 +494,43 @@ static void begin_turn(nb_session_t *s, const nb_tenex_project_t *p)
 
 /* ---- resolution ---------------------------------------------------------------------------- */
 
-static void send_stop(nb_session_t *s)
+/* A control event (boot, stop) of kind with tags name/value pairs (NULL-terminated), signed and
+ * published fire-and-forget. True when it went to the pool. */
+static bool publish_control(nb_session_t *s, uint32_t kind, const char *const *tags)
 {
-    nb_bridge_t *b = s->b;
     nb_event_t ev;
     nb_event_init(&ev);
-    ev.kind = NB_KIND_STOP;
+    ev.kind = kind;
     ev.created_at = time(NULL);
+    for (size_t i = 0; tags[i] != NULL; i += 2)
+        NB_EVENT_TAG(&ev, tags[i], tags[i + 1]);
+    NB_EVENT_TAG(&ev, "client", "bridge");
+    bool ok =
+        nb_event_sign(&ev, s->b->cfg.keys) == 0 && nb_pool_publish(s->b->pool, NULL, &ev, NULL, NULL) == 0;
+    nb_event_dispose(&ev);
+    return ok;
+}
+
+static void send_stop(nb_session_t *s)
+{
     char root[65], agent[65];
     nb_hex_encode(root, s->root, 32);
     nb_hex_encode(agent, s->agent, 32);
-    NB_EVENT_TAG(&ev, "e", root);
-    NB_EVENT_TAG(&ev, "p", agent); /* without a p the backend ignores a stop */
-    NB_EVENT_TAG(&ev, "a", s->coord);
-    NB_EVENT_TAG(&ev, "client", "bridge");
-    NB_EVENT_TAG(&ev, "reason", "the client disconnected");
-    if (nb_event_sign(&ev, b->cfg.keys) == 0 && nb_pool_publish(b->pool, NULL, &ev, NULL, NULL) == 0)
+    /* without a p the backend ignores a stop */
+    const char *tags[] = {"e", root, "p", agent, "a", s->coord, "reason", "the client disconnected", NULL};
+    if (publish_control(s, NB_KIND_STOP, tags))
         NB_INFO("chat %s: client gone mid-turn; sent a stop for thread %.8s", s->id, root);
-    nb_event_dispose(&ev);
 }
 
 static void send_boot(nb_session_t *s)
 {
-    nb_bridge_t *b = s->b;
-    nb_event_t ev;
-    nb_event_init(&ev);
-    ev.kind = NB_KIND_BOOT;
-    ev.created_at = time(NULL);
     char owner_hex[65];
-    nb_hex_encode(owner_hex, b->cfg.owner, 32);
-    NB_EVENT_TAG(&ev, "a", s->coord);
-    NB_EVENT_TAG(&ev, "p", owner_hex);
-    NB_EVENT_TAG(&ev, "client", "bridge");
-    if (nb_event_sign(&ev, b->cfg.keys) == 0 && nb_pool_publish(b->pool, NULL, &ev, NULL, NULL) == 0) {
-        b->counters.boots++;
+    nb_hex_encode(owner_hex, s->b->cfg.owner, 32);
+    const char *tags[] = {"a", s->coord, "p", owner_hex, NULL};
+    if (publish_control(s, NB_KIND_BOOT, tags)) {
+        s->b->counters.boots++;
         NB_INFO("chat %s: project %s is offline; sent a boot request", s->id, s->dtag ? s->dtag : s->coord);
     }
-    nb_event_dispose(&ev);
 }
 
 /* Wait (bounded) for something; the deadline's expiry turns into the given 503/404. */
