@@ -61,8 +61,15 @@ if [ "$DO_NPM" = 1 ] && ! node_ok; then
 fi
 
 if [ "$DO_NPM" = 1 ]; then
-  echo "== npm ci (tests/js)"
-  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+  # npm ci wipes and reinstalls (about a minute, with a native build): skip it when node_modules
+  # was installed from this very lockfile.
+  stamp=tests/js/node_modules/.bridge-lock-sha256
+  want=$(sha256sum tests/js/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "== npm ci (tests/js)"
+    (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > "$stamp"
+  fi
   # npm 11 may skip install scripts; make sure native modules were built.
   if [ -d tests/js/node_modules/better-sqlite3 ] && \
      ! ls tests/js/node_modules/better-sqlite3/build/Release/*.node >/dev/null 2>&1; then
