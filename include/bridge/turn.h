@@ -100,8 +100,8 @@ typedef struct {
     bool retrying;
     nb_buf_t attempt; /* the retried attempt's text so far */
     size_t attempt_upto;
-    nb_turn_pending_t pending[NB_TURN_MAX_PENDING];
-    size_t n_pending;
+    nb_turn_pending_t *pending; /* allocated on the first gap (most turns have none), grows to the max */
+    size_t n_pending, cap_pending;
     uint64_t gap_deadline; /* 0: none */
     /* across steps */
     bool acp;        /* one never-resetting counter (ACP agents, legacy 21111) */

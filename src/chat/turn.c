@@ -51,6 +51,9 @@ static void clear_pending(nb_turn_t *t)
 void nb_turn_dispose(nb_turn_t *t)
 {
     clear_pending(t);
+    nb_free(t->pending);
+    t->pending = NULL;
+    t->cap_pending = 0;
     nb_buf_dispose(&t->step_sent);
     nb_buf_dispose(&t->attempt);
     nb_buf_dispose(&t->ask_text);
@@ -176,6 +179,11 @@ static void hold(nb_turn_t *t, int64_t seq, const char *p, size_t len, uint64_t 
         /* Too far ahead: give up on the gap now rather than hold without bound. */
         t->gap_deadline = now;
         return;
+    }
+    if (t->n_pending == t->cap_pending) {
+        t->cap_pending = t->cap_pending ? t->cap_pending * 2 : 8;
+        if (t->cap_pending > NB_TURN_MAX_PENDING) t->cap_pending = NB_TURN_MAX_PENDING;
+        t->pending = nb_realloc(t->pending, t->cap_pending * sizeof(*t->pending));
     }
     nb_turn_pending_t *d = &t->pending[t->n_pending++];
     d->seq = seq;

@@ -5,7 +5,6 @@
 #include "test.h"
 #include "test_events.h"
 
-
 static uint8_t AGENT[32], USER[32], BACKEND[32], STRANGER[32], ROOT[32], MSG[32], OTHER_ROOT[32];
 static char ROOT_HEX[65], MSG_HEX[65], USER_HEX[65], AGENT_HEX[65], OTHER_HEX[65];
 
@@ -70,12 +69,12 @@ static const char *text(void)
 
 /* Feed an event: kind, author, content, then tags as NULL-terminated string lists ended by NULL. */
 /* Feed the turn one event (see test_events.h for the tag syntax). */
-#define feed(kind, author, ...)                                                                         \
-    do {                                                                                                \
-        nb_event_t ev_;                                                                                 \
-        nb_test_event(&ev_, kind, author, 1700000000, __VA_ARGS__);                                     \
-        nb_turn_on_event(&T, &ev_, NOW);                                                                \
-        nb_event_dispose(&ev_);                                                                         \
+#define feed(kind, author, ...)                                                                              \
+    do {                                                                                                     \
+        nb_event_t ev_;                                                                                      \
+        nb_test_event(&ev_, kind, author, 1700000000, __VA_ARGS__);                                          \
+        nb_turn_on_event(&T, &ev_, NOW);                                                                     \
+        nb_event_dispose(&ev_);                                                                              \
     } while (0)
 
 static void delta(int seq, int ral, const char *s)
@@ -155,6 +154,28 @@ static void test_reorder_and_duplicates(void)
     NB_CHECK_INT(T.stats.duplicates, 2);
     completion("ABCD");
     NB_CHECK_STR(text(), "ABCD");
+    finish();
+}
+
+static void test_many_held_out_of_order(void)
+{
+    /* 199 deltas arrive backwards before seq 1: all are held (the holding array grows), then
+     * released in order. */
+    start();
+    char piece[16], want[4096] = "";
+    for (int seq = 200; seq >= 2; seq--) {
+        snprintf(piece, sizeof(piece), "%d,", seq);
+        delta(seq, 0, piece);
+    }
+    NB_CHECK_STR(text(), "");
+    delta(1, 0, "1,");
+    for (int seq = 1; seq <= 200; seq++) {
+        snprintf(piece, sizeof(piece), "%d,", seq);
+        strcat(want, piece);
+    }
+    NB_CHECK_STR(text(), want);
+    NB_CHECK_INT(T.n_pending, 0);
+    NB_CHECK_INT(nb_turn_deadline(&T), 0);
     finish();
 }
 
@@ -473,6 +494,7 @@ int main(void)
     nb_hex_encode(OTHER_HEX, OTHER_ROOT, 32);
     NB_RUN(test_simple_stream);
     NB_RUN(test_reorder_and_duplicates);
+    NB_RUN(test_many_held_out_of_order);
     NB_RUN(test_lost_delta_repaired);
     NB_RUN(test_gap_given_up);
     NB_RUN(test_nothing_streamed);
