@@ -237,8 +237,7 @@ static void on_turn_end(void *ud, const nb_turn_end_t *end)
         }
         nb_http_sse_end(s->req);
     } else {
-        nb_buf_t *out = &s->scratch;
-        out->max = TEXT_CAP * 2;
+        nb_buf_t *out = &s->scratch; /* ceiling set at start: twice the text cap */
         nb_oai_completion(out, &c, s->text.data ? s->text.data : "", s->text.len, &usage);
         nb_http_respond_json(s->req, 200, out->data, out->len);
     }

@@ -124,6 +124,13 @@ static void apply_name(nb_tenex_agent_t *a, const char *slug, uint8_t rank)
     }
 }
 
+/* A name remembered from some project's status counts as an inventory name for other rosters:
+ * only the project's own status (applied directly, rank 3) outranks it. */
+static uint8_t global_rank(uint8_t rank)
+{
+    return rank == 3 ? 2 : rank;
+}
+
 static void remember_name(nb_tenex_dir_t *d, const uint8_t pk[32], const nb_str_t *slug, uint8_t rank)
 {
     if (!valid_slug(slug)) return;
@@ -142,14 +149,14 @@ static void remember_name(nb_tenex_dir_t *d, const uint8_t pk[32], const nb_str_
     for (size_t i = 0; i < d->n_projects; i++)
         for (size_t j = 0; j < d->projects[i].p.n_agents; j++)
             if (memcmp(d->projects[i].p.agents[j].pubkey, pk, 32) == 0)
-                apply_name(&d->projects[i].p.agents[j], n->slug, rank == 3 ? 2 : rank);
+                apply_name(&d->projects[i].p.agents[j], n->slug, global_rank(rank));
 }
 
 static void name_agent(const nb_tenex_dir_t *d, nb_tenex_agent_t *a)
 {
     for (size_t i = 0; i < d->n_names; i++)
         if (memcmp(d->names[i].pubkey, a->pubkey, 32) == 0)
-            apply_name(a, d->names[i].slug, d->names[i].rank == 3 ? 2 : d->names[i].rank);
+            apply_name(a, d->names[i].slug, global_rank(d->names[i].rank));
 }
 
 /* ---- profiles subscription --------------------------------------------------------------- */
