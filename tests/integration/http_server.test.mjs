@@ -519,6 +519,8 @@ test('200 concurrent streams all complete', async () => {
     assert.equal(blocks.length, 7, st.text);
     assert.equal(blocks[6], 'data: [DONE]');
   }
+  // The driver logs stream_end after it wrote [DONE]; its stdout pipe may lag the sockets.
+  await s.waitFor(() => s.count('stream_end') >= N, `stream_end for all ${N} streams`);
   assert.equal(s.count('stream_end'), N);
   assert.equal(s.count('gone'), 0);
   await s.idle();
