@@ -36,10 +36,17 @@
 #include <stdint.h>
 #include <uv.h>
 
+/** Who created an entry: a tag derived from the API key (nb_apikeys_owner), all zero in local
+ *  mode. Threads are scoped to it: another key cannot continue or name them. */
+#define NB_CONVO_OWNER_LEN 16
+
 typedef struct {
     uint8_t root[32];  /* the thread to continue (for an open ask: the ask's id) */
     uint8_t agent[32]; /* who to p-tag */
     bool ask;          /* the last turn ended with the agent asking */
+    uint8_t owner[NB_CONVO_OWNER_LEN]; /* the creating key's tag; zero = local mode (anyone) */
+    uint8_t thread[32]; /* the thread as its client knows it (the first root; an ask's answer keeps
+                           it): what X-Nostr-Thread and thread_id report. Zero = same as root. */
 } nb_convo_entry_t;
 
 typedef struct nb_convo nb_convo_t;
@@ -52,7 +59,7 @@ nb_convo_t *nb_convo_create(size_t max_entries, int64_t ttl_s);
 #define NB_CONVO_DEFAULT_MAX 100000
 #define NB_CONVO_DEFAULT_TTL (7 * 24 * 3600)
 /** Schema version stored in PRAGMA user_version. */
-#define NB_CONVO_SCHEMA_VERSION 1
+#define NB_CONVO_SCHEMA_VERSION 2 /* 2: owner and thread columns (1 is migrated) */
 
 /**
  * Open (creating it and its missing parent directories, mode 0700) the SQLite store at path;
@@ -95,6 +102,14 @@ void nb_convo_stats(const nb_convo_t *c, nb_convo_stats_t *st);
 
 /** Hash msgs[0..n) (normalized) followed, when reply != NULL, by an assistant message reply. */
 void nb_convo_key(uint8_t key[32], const nb_chat_msg_t *msgs, size_t n, const char *reply, size_t reply_len);
+
+/**
+ * The key under which a thread's own record is kept: SHA-256 over a fixed domain prefix and the
+ * thread id (never equal to a message-history key). The bridge puts one record per thread id it
+ * created or continued (root, agent, open ask, owner), so `X-Nostr-Thread` / `thread_id` can find
+ * the agent, an open ask, and who may use the thread.
+ */
+void nb_convo_thread_key(uint8_t key[32], const uint8_t thread[32]);
 
 /** Look a key up (refreshes its LRU position). NULL when unknown or expired. */
 const nb_convo_entry_t *nb_convo_get(nb_convo_t *c, const uint8_t key[32], int64_t now);

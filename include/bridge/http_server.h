@@ -12,6 +12,8 @@
  *   POST /v1/chat/completions                                    → routes.chat(NULL)
  *   GET  /<dtag>/models, /<dtag>/v1/models                       → routes.models(dtag)
  *   GET  /v1/models                                              → routes.models(NULL)
+ *   GET  /chat (WebSocket upgrade)                               → routes.chat_ws
+ *   POST /chat/sse                                               → routes.chat_sse
  *   GET  /health                                                 → routes.health
  *   GET  /metrics                                                → routes.metrics (404 if NULL)
  * Anything else → 404, a known path with the wrong method → 405 (both OpenAI error objects).
@@ -49,6 +51,8 @@ typedef struct {
     uint32_t heartbeat_ms;    /* ": ping" comment on idle SSE streams; default 10,000 */
     size_t max_stream_queue;  /* bytes queued per SSE stream before it is cut; default 1 MiB */
     uint32_t max_connections; /* default 20,000; beyond it new connections are closed at once */
+    size_t max_ws_message;       /* WebSocket message cap; default 1 MiB */
+    uint32_t ws_idle_timeout_ms; /* close a WebSocket silent this long (pings unanswered); default 60,000 */
 } nb_http_config_t;
 
 void nb_http_config_defaults(nb_http_config_t *c);
@@ -61,6 +65,11 @@ typedef struct {
     void (*models)(void *ud, nb_http_req_t *r, const char *dtag);
     void (*health)(void *ud, nb_http_req_t *r);
     void (*metrics)(void *ud, nb_http_req_t *r); /* may be NULL */
+    /** GET /chat (any query string): the native thread API. The callback checks auth, then
+     *  answers with nb_http_ws_accept (or an error response). May be NULL (→ 404). */
+    void (*chat_ws)(void *ud, nb_http_req_t *r);
+    /** POST /chat/sse: one native turn (body as for chat). May be NULL (→ 404). */
+    void (*chat_sse)(void *ud, nb_http_req_t *r, const char *body, size_t len);
 } nb_http_routes_t;
 
 /**
@@ -125,5 +134,48 @@ int nb_http_sse_write(nb_http_req_t *r, const char *p, size_t len);
 void nb_http_sse_end(nb_http_req_t *r);
 /** True once nb_http_sse_start was called on r. */
 bool nb_http_sse_started(const nb_http_req_t *r);
+/** The request's query string without '?' ("" when none); borrowed like the headers. */
+const char *nb_http_req_query(const nb_http_req_t *r, size_t *len);
+
+/* ---- WebSocket (GET /chat) --------------------------------------------------------------------
+ *
+ * h2o's own WebSocket support (wslay) on the same loop and port. One nb_ws_t per upgraded
+ * connection; it is independent of the nb_http_req_t it came from (which is invalid after
+ * nb_http_ws_accept). Messages are whole (wslay reassembles fragments); text and binary both
+ * reach on_message (binary with is_text false). Control frames are answered by wslay.
+ *
+ * Limits (nb_http_config_t): a message over max_ws_message closes the connection with 1009; bytes
+ * queued for a peer that does not read past max_stream_queue close it with 1008 (nb_ws_send
+ * returns NB_ELIMIT); every heartbeat_ms without traffic from the peer a ping is sent, and a peer
+ * silent for ws_idle_timeout_ms is closed (1001). Each ends with on_close (from a later loop
+ * iteration, never from inside nb_ws_send/nb_ws_close). nb_http_server_close closes every
+ * WebSocket (1001 "server shutting down") and counts them in nb_http_server_active.
+ */
+typedef struct nb_ws nb_ws_t;
+
+typedef struct {
+    /** One complete message from the peer (p borrowed for the call). */
+    void (*on_message)(void *ud, nb_ws_t *ws, const char *p, size_t len, bool is_text);
+    /** The connection is gone (peer close, error, limit, nb_ws_close, server close). Exactly once;
+     *  ws is invalid after it returns. */
+    void (*on_close)(void *ud, nb_ws_t *ws);
+} nb_ws_cb_t;
+
+/** True when r is a valid WebSocket handshake (GET, Upgrade: websocket, Sec-WebSocket-Key, version 13). */
+bool nb_http_is_ws_handshake(nb_http_req_t *r);
+/**
+ * Answer r with 101 and switch the connection to WebSocket. cb copied, ud borrowed. NULL (r
+ * answered 400 already) when r is not a WebSocket handshake. r is invalid afterwards either way.
+ */
+nb_ws_t *nb_http_ws_accept(nb_http_req_t *r, const nb_ws_cb_t *cb, void *ud);
+/** Queue one text message (copied). 0, NB_ELIMIT (over the queue cap: the connection is being
+ *  closed, on_close follows) or NB_ECLOSED (closing already). */
+int nb_ws_send(nb_ws_t *ws, const char *p, size_t len);
+/** Close with a status code and reason (sent after what is queued); on_close follows. Idempotent. */
+void nb_ws_close(nb_ws_t *ws, uint16_t code, const char *reason);
+/** The peer address ("127.0.0.1"), kept from the handshake. */
+const char *nb_ws_peer(const nb_ws_t *ws);
+/** Bytes queued and not yet written. */
+size_t nb_ws_queued(const nb_ws_t *ws);
 
 #endif

@@ -46,6 +46,22 @@ typedef struct {
     uint8_t ask_agent[32]; /* ASK: who asked (the p of an answer) */
 } nb_turn_end_t;
 
+#define NB_TURN_MAX_SUGGESTIONS 32 /* more options of an ask are dropped */
+#define NB_TURN_MAX_AGENTS 64      /* p tags of one activity / delegation event beyond are dropped */
+
+/** An ask, as the native API shows it (all borrowed for the call; strings NUL-terminated). */
+typedef struct {
+    uint8_t ask_id[32];
+    uint8_t agent[32]; /* who asked */
+    const char *title; /* the title tag, else the question tag's title, else "" */
+    size_t title_len;
+    const char *question; /* the question/multiselect tag's prompt, else the content */
+    size_t question_len;
+    const char *suggestions[NB_TURN_MAX_SUGGESTIONS];
+    size_t n_suggestions;
+    bool multiselect;
+} nb_turn_ask_t;
+
 typedef struct {
     /** Answer text to send, in order. p is borrowed for the call. */
     void (*on_text)(void *ud, const char *p, size_t len);
@@ -53,6 +69,16 @@ typedef struct {
     void (*on_status)(void *ud, const char *p, size_t len);
     /** The end of the turn (exactly once). */
     void (*on_end)(void *ud, const nb_turn_end_t *end);
+    /* The native API's extra events; each may be NULL. None of them is answer text. */
+    /** The target agent's tool use (kind:1 with ["tool",name]; args = the tool-args tag, may be empty). */
+    void (*on_tool)(void *ud, const char *name, size_t name_len, const char *args, size_t args_len);
+    /** A trusted backend's 24133 for this thread: the agents working now (its p tags, maybe none). */
+    void (*on_activity)(void *ud, const uint8_t (*agents)[32], size_t n);
+    /** The target agent asked (called before on_end with NB_TURN_END_ASK). */
+    void (*on_ask)(void *ud, const nb_turn_ask_t *ask);
+    /** The target agent delegated: its new root kind:1 with ["delegation",<this thread's root>] and
+     *  no ask tag; to = its p tags (the delegatees). Such an event is neither text nor a step end. */
+    void (*on_delegation)(void *ud, const uint8_t (*to)[32], size_t n);
 } nb_turn_cb_t;
 
 typedef struct {
@@ -64,6 +90,8 @@ typedef struct {
     size_t n_backends;
     uint32_t gap_hold_ms;   /* wait this long for a missing delta; default 500 */
     uint32_t idle_grace_ms; /* after the agent stops working with no completion; default 3,000 */
+    bool structured_ask;    /* the native API: an ask's question and suggestions go to on_ask only,
+                               not rendered into the text (its content still is text) */
 } nb_turn_config_t;
 
 typedef struct {
