@@ -13,7 +13,9 @@
  * counted. The first-event / idle / total timeouts are the session's, not the turn's.
  *
  * Callbacks run synchronously from nb_turn_on_event / nb_turn_tick. on_end is called at most
- * once; after it the turn ignores further input. The turn may be disposed from inside on_end.
+ * once; after it the turn ignores further input and calls nothing else. The turn may be disposed
+ * from inside on_end only: never from inside another callback (the turn still runs after those
+ * return), and no callback may feed the turn (nb_turn_on_event / _tick / _flush) re-entrantly.
  */
 #ifndef BRIDGE_TURN_H
 #define BRIDGE_TURN_H
@@ -28,6 +30,7 @@
 
 #define NB_TURN_MAX_BACKENDS 4
 #define NB_TURN_MAX_PENDING 256 /* out-of-order deltas held per step */
+#define NB_TURN_LATE_RALS 4     /* steps remembered whose kind:1 may still come late */
 
 typedef enum {
     NB_TURN_END_COMPLETED = 1, /* the agent's completion (status completed, p = us) */
@@ -49,17 +52,25 @@ typedef struct {
 #define NB_TURN_MAX_SUGGESTIONS 32 /* more options of an ask are dropped */
 #define NB_TURN_MAX_AGENTS 64      /* p tags of one activity / delegation event beyond are dropped */
 
-/** An ask, as the native API shows it (all borrowed for the call; strings NUL-terminated). */
+#define NB_TURN_ASK_MAX (512u * 1024) /* bytes of an ask's fields kept until the turn ends */
+
+/**
+ * An ask, as the native API shows it (all borrowed for the call; strings NUL-terminated). The
+ * question is the ask's first ["question", title, prompt, option…] or ["multiselect", …] tag that
+ * has a prompt item. TENEX's ask tool may write several; the others are rendered into the text as
+ * without structured_ask (they reach a native client that way, and whole in the ["tool","ask"]
+ * args).
+ */
 typedef struct {
     uint8_t ask_id[32];
     uint8_t agent[32]; /* who asked */
     const char *title; /* the title tag, else the question tag's title, else "" */
     size_t title_len;
-    const char *question; /* the question/multiselect tag's prompt, else the content */
+    const char *question; /* the question/multiselect tag's prompt (when non-empty), else the content */
     size_t question_len;
-    const char *suggestions[NB_TURN_MAX_SUGGESTIONS];
+    const char *suggestions[NB_TURN_MAX_SUGGESTIONS]; /* the tag's options, in order */
     size_t n_suggestions;
-    bool multiselect;
+    bool multiselect; /* the tag was "multiselect" */
 } nb_turn_ask_t;
 
 typedef struct {
@@ -69,15 +80,29 @@ typedef struct {
     void (*on_status)(void *ud, const char *p, size_t len);
     /** The end of the turn (exactly once). */
     void (*on_end)(void *ud, const nb_turn_end_t *end);
-    /* The native API's extra events; each may be NULL. None of them is answer text. */
-    /** The target agent's tool use (kind:1 with ["tool",name]; args = the tool-args tag, may be empty). */
+    /*
+     * The native API's extra events; each may be NULL. None of them is answer text, none is ever
+     * called after on_end, and none may dispose the turn. Everything passed is borrowed for the
+     * call; names, args and suggestions are NUL-terminated (the length is authoritative).
+     */
+    /** The target agent's tool use, once per kind:1 with a "tool" tag in this thread (legacy 1111
+     *  too), after the step it closes: name = the tag's value ("" for a bare ["tool"]); args =
+     *  the first tool-args tag's value byte for byte ("" when absent or empty, as TENEX sends
+     *  for JSON over 100,000 bytes). */
     void (*on_tool)(void *ud, const char *name, size_t name_len, const char *args, size_t args_len);
-    /** A trusted backend's 24133 for this thread: the agents working now (its p tags, maybe none). */
+    /** A trusted backend's 24133 for this thread (unmarked e = the root): the agents working now,
+     *  its lowercase p tags in order (ones that are not 64 hex skipped; at most
+     *  NB_TURN_MAX_AGENTS). Called for every such event, with n = 0 when none is working, and
+     *  before whatever the event ends (an ask held for it, say). */
     void (*on_activity)(void *ud, const uint8_t (*agents)[32], size_t n);
-    /** The target agent asked (called before on_end with NB_TURN_END_ASK). */
+    /** The target agent asked: after the ask's text went to on_text, just before on_end with
+     *  NB_TURN_END_ASK. */
     void (*on_ask)(void *ud, const nb_turn_ask_t *ask);
     /** The target agent delegated: its new root kind:1 with ["delegation",<this thread's root>] and
-     *  no ask tag; to = its p tags (the delegatees). Such an event is neither text nor a step end. */
+     *  no ["ask","true"]; to = its p tags (the delegatees; same rules as on_activity's). Such an
+     *  event is neither text nor a step end; it marks a delegation pending, like the
+     *  ["tool","delegate"] kind:1 that follows it. The session must subscribe to the agent's new
+     *  kind:1s ({"kinds":[1],"authors":[agent],"since":now}) for these to arrive. */
     void (*on_delegation)(void *ud, const uint8_t (*to)[32], size_t n);
 } nb_turn_cb_t;
 
@@ -91,7 +116,8 @@ typedef struct {
     uint32_t gap_hold_ms;   /* wait this long for a missing delta; default 500 */
     uint32_t idle_grace_ms; /* after the agent stops working with no completion; default 3,000 */
     bool structured_ask;    /* the native API: an ask's question and suggestions go to on_ask only,
-                               not rendered into the text (its content still is text) */
+                               not rendered into the text (its content still is text); false (the
+                               OpenAI route): content, prompt and a list of suggestions as text */
 } nb_turn_config_t;
 
 typedef struct {
@@ -135,7 +161,9 @@ typedef struct {
     bool acp;        /* one never-resetting counter (ACP agents, legacy 21111) */
     bool any_closed; /* a kind:1 of the agent closed a step */
     int64_t closed_last_seq;
-    bool emitted_any; /* some text was sent in this turn */
+    bool emitted_any;                     /* some text was sent in this turn */
+    int64_t late_rals[NB_TURN_LATE_RALS]; /* llm-ral of steps closed by the next step's first delta */
+    size_t n_late_rals;
     /* run tracking */
     bool agent_working;
     bool delegate_pending;
@@ -143,6 +171,13 @@ typedef struct {
     bool ask_pending;
     uint8_t ask_id[32];
     nb_buf_t ask_text;
+    /* the held ask's fields for on_ask: NUL-terminated strings in ask_store, by offset (offset 0
+     * is always ""); ceiling NB_TURN_ASK_MAX */
+    nb_buf_t ask_store;
+    size_t ask_title, ask_title_len, ask_question, ask_question_len;
+    size_t ask_suggestions[NB_TURN_MAX_SUGGESTIONS];
+    size_t n_ask_suggestions;
+    bool ask_multiselect;
     nb_turn_stats_t stats;
 } nb_turn_t;
 

@@ -388,7 +388,8 @@ static void route_metrics(void *ud, nb_http_req_t *r)
     nb_buf_dispose(&out);
 }
 
-static const nb_http_routes_t routes = {route_chat, route_models, route_health, route_metrics};
+static const nb_http_routes_t routes = {
+    .chat = route_chat, .models = route_models, .health = route_health, .metrics = route_metrics};
 
 const nb_http_routes_t *nb_bridge_routes(void)
 {

@@ -473,7 +473,7 @@ static void begin_turn(nb_session_t *s, const nb_tenex_project_t *p)
     for (size_t i = 0; i < b->cfg.n_backends && tc.n_backends < NB_TURN_MAX_BACKENDS; i++)
         if (!p->has_backend || memcmp(b->cfg.backends[i], p->backend, 32) != 0)
             memcpy(tc.backends[tc.n_backends++], b->cfg.backends[i], 32);
-    static const nb_turn_cb_t cb = {on_turn_text, NULL, on_turn_end};
+    static const nb_turn_cb_t cb = {.on_text = on_turn_text, .on_end = on_turn_end};
     nb_turn_init(&s->turn, &tc, &cb, s);
     s->turn_started = true;
     char hex[65];

@@ -38,6 +38,7 @@ void nb_turn_init(nb_turn_t *t, const nb_turn_config_t *cfg, const nb_turn_cb_t 
     nb_buf_init(&t->step_sent, TEXT_MAX);
     nb_buf_init(&t->attempt, TEXT_MAX);
     nb_buf_init(&t->ask_text, 64 * 1024);
+    nb_buf_init(&t->ask_store, NB_TURN_ASK_MAX);
 }
 
 static void clear_pending(nb_turn_t *t)
@@ -57,6 +58,7 @@ void nb_turn_dispose(nb_turn_t *t)
     nb_buf_dispose(&t->step_sent);
     nb_buf_dispose(&t->attempt);
     nb_buf_dispose(&t->ask_text);
+    nb_buf_dispose(&t->ask_store);
 }
 
 /* ---- output ---------------------------------------------------------------------------- */
@@ -225,7 +227,9 @@ static void on_delta(nb_turn_t *t, int64_t seq, int64_t ral, bool legacy, const 
             t->attempt_upto = t->step_sent.len;
             t->next_seq = 1;
         } else {
-            close_step(t, NULL, 0, false); /* a new step whose predecessor's kind:1 is late */
+            /* a new step whose predecessor's kind:1 is late: when it comes it closes nothing */
+            t->late_rals[t->n_late_rals++ % NB_TURN_LATE_RALS] = t->step_ral;
+            close_step(t, NULL, 0, false);
             open_step(t, ral);
         }
     }
@@ -259,9 +263,26 @@ static void on_agent_note(nb_turn_t *t, const nb_event_t *ev)
 {
     if (nb_tenex_has_tag(ev, "reasoning", NULL)) return; /* legacy thinking, not answer text */
     const nb_str_t *tool = nb_event_tag_value(ev, "tool");
+    bool completed = nb_tenex_has_tag(ev, "status", "completed");
+    /* A kind:1 (conversation or tool use) of a step that the next step's first delta already
+     * closed — relays deliver stored events after ephemeral ones published later — must not
+     * close the step streaming now. It is recognised by its llm-ral: the closed step's, not the
+     * open one's. Its text was streamed (what is missing stays lost: repairing it here would put
+     * it after the next step's words). A completion or an error always counts. */
+    bool owed = false;
+    int64_t note_ral;
+    if (!completed && t->step_open && nb_tenex_tag_int(ev, "llm-ral", &note_ral) && note_ral != t->step_ral)
+        for (size_t i = 0; i < NB_TURN_LATE_RALS && i < t->n_late_rals && !owed; i++)
+            owed = t->late_rals[i] == note_ral;
     if (tool != NULL || nb_tenex_has_tag(ev, "tool", NULL)) {
-        close_step(t, NULL, 0, false);
+        if (!owed) close_step(t, NULL, 0, false);
         if (tool != NULL && strcmp(tool->p, "delegate") == 0) t->delegate_pending = true;
+        if (t->cb.on_tool != NULL) {
+            /* The args are passed as sent: the native API decides whether they parse as JSON. */
+            const nb_str_t *args = nb_event_tag_value(ev, "tool-args");
+            t->cb.on_tool(t->ud, tool != NULL ? tool->p : "", tool != NULL ? tool->len : 0,
+                          args != NULL ? args->p : "", args != NULL ? args->len : 0);
+        }
         return;
     }
     if (nb_tenex_has_tag(ev, "error", NULL)) {
@@ -270,7 +291,7 @@ static void on_agent_note(nb_turn_t *t, const nb_event_t *ev)
         end(t, &e);
         return;
     }
-    bool completed = nb_tenex_has_tag(ev, "status", "completed");
+    if (owed) return;
     close_step(t, ev->content.p, ev->content.len, true);
     if (completed && nb_tenex_has_pubkey_tag(ev, "p", t->cfg.user)) {
         nb_turn_end_t e = {.kind = NB_TURN_END_COMPLETED};
@@ -279,15 +300,59 @@ static void on_agent_note(nb_turn_t *t, const nb_event_t *ev)
     }
 }
 
-/* The ask: text, then the question's prompt and its suggested answers as a list. */
+/* Copy p[0..len) into the ask store as a NUL-terminated string; false (nothing kept) when it
+ * would pass the store's ceiling. */
+static bool keep(nb_turn_t *t, const char *p, size_t len, size_t *off)
+{
+    nb_buf_t *b = &t->ask_store;
+    size_t at = b->len;
+    if (nb_buf_reserve(b, len + 1) != 0) return false;
+    nb_buf_append(b, p, len);
+    nb_buf_appendc(b, '\0');
+    *off = at;
+    return true;
+}
+
+/* The ask's fields for on_ask, copied: the ask is held until its run ends (finish_ask), and the
+ * event is gone by then. Returns the question tag (NULL: none), which the text then leaves out
+ * under structured_ask. */
+static const nb_tag_t *keep_ask(nb_turn_t *t, const nb_event_t *ev)
+{
+    nb_buf_reset(&t->ask_store);
+    nb_buf_appendc(&t->ask_store, '\0'); /* offset 0: "" */
+    t->ask_title = t->ask_title_len = t->ask_question = t->ask_question_len = 0;
+    t->n_ask_suggestions = 0;
+    t->ask_multiselect = false;
+    const nb_tag_t *q = NULL;
+    for (uint32_t i = 0; i < ev->ntags && q == NULL; i++) {
+        const nb_tag_t *x = &ev->tags[i];
+        if ((nb_tag_is(x, "question") || nb_tag_is(x, "multiselect")) && x->n >= 3) q = x;
+    }
+    const nb_str_t *title = nb_event_tag_value(ev, "title");
+    if ((title == NULL || title->len == 0) && q != NULL) title = &q->items[1];
+    if (title != NULL && keep(t, title->p, title->len, &t->ask_title)) t->ask_title_len = title->len;
+    const nb_str_t *question = q != NULL && q->items[2].len > 0 ? &q->items[2] : &ev->content;
+    if (keep(t, question->p, question->len, &t->ask_question)) t->ask_question_len = question->len;
+    if (q == NULL) return NULL;
+    t->ask_multiselect = nb_tag_is(q, "multiselect");
+    for (uint32_t j = 3; j < q->n && t->n_ask_suggestions < NB_TURN_MAX_SUGGESTIONS; j++)
+        if (keep(t, q->items[j].p, q->items[j].len, &t->ask_suggestions[t->n_ask_suggestions]))
+            t->n_ask_suggestions++;
+    return q;
+}
+
+/* The ask: text, then the question's prompt and its suggested answers as a list — except, under
+ * structured_ask, the question that goes to on_ask. */
 static void note_ask(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
 {
+    const nb_tag_t *asked = keep_ask(t, ev);
     nb_buf_t *b = &t->ask_text;
     nb_buf_reset(b);
     if (ev->content.len > 0) nb_buf_append(b, ev->content.p, ev->content.len);
     for (uint32_t i = 0; i < ev->ntags; i++) {
         const nb_tag_t *q = &ev->tags[i];
         if ((!nb_tag_is(q, "question") && !nb_tag_is(q, "multiselect")) || q->n < 3) continue;
+        if (t->cfg.structured_ask && q == asked) continue;
         /* ["question", title, prompt, suggestion…] */
         if (q->items[2].len > 0 && !(ev->content.len == q->items[2].len &&
                                      memcmp(ev->content.p, q->items[2].p, q->items[2].len) == 0)) {
@@ -310,6 +375,22 @@ static void finish_ask(nb_turn_t *t)
 {
     close_step(t, NULL, 0, false);
     if (t->ask_text.len > 0) emit(t, t->ask_text.data, t->ask_text.len);
+    if (t->cb.on_ask != NULL) {
+        const char *store = t->ask_store.data;
+        nb_turn_ask_t a = {
+            .title = store + t->ask_title,
+            .title_len = t->ask_title_len,
+            .question = store + t->ask_question,
+            .question_len = t->ask_question_len,
+            .n_suggestions = t->n_ask_suggestions,
+            .multiselect = t->ask_multiselect,
+        };
+        memcpy(a.ask_id, t->ask_id, 32);
+        memcpy(a.agent, t->cfg.agent, 32);
+        for (size_t i = 0; i < t->n_ask_suggestions; i++)
+            a.suggestions[i] = store + t->ask_suggestions[i];
+        t->cb.on_ask(t->ud, &a);
+    }
     nb_turn_end_t e = {.kind = NB_TURN_END_ASK};
     memcpy(e.ask_id, t->ask_id, 32);
     memcpy(e.ask_agent, t->cfg.agent, 32);
@@ -332,12 +413,36 @@ static bool in_thread(const nb_turn_t *t, const nb_event_t *ev)
     return nb_tenex_reply(ev, id) && memcmp(id, t->cfg.msg_id, 32) == 0;
 }
 
+/* The pubkeys of ev's tags named name (items[1], 64 hex; others skipped), at most
+ * NB_TURN_MAX_AGENTS. */
+static size_t pubkeys(const nb_event_t *ev, const char *name, uint8_t out[NB_TURN_MAX_AGENTS][32])
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < ev->ntags && n < NB_TURN_MAX_AGENTS; i++)
+        if (nb_tag_is(&ev->tags[i], name) && nb_tenex_tag_hex32(&ev->tags[i], 1, out[n])) n++;
+    return n;
+}
+
+/* The target agent's new root whose delegation tag names our thread (an ask or a delegation). */
+static bool delegated_from_here(const nb_turn_t *t, const nb_event_t *ev)
+{
+    const nb_str_t *d = nb_event_tag_value(ev, "delegation");
+    uint8_t parent[32];
+    return d != NULL && d->len == 64 && nb_hex_decode(parent, 32, d->p, 64) == 0 &&
+           memcmp(parent, t->cfg.root, 32) == 0;
+}
+
 static void on_activity(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
 {
     uint8_t e[32];
     if (!nb_tenex_unmarked_e(ev, e) || memcmp(e, t->cfg.root, 32) != 0) {
         t->stats.wrong_thread++;
         return;
+    }
+    if (t->cb.on_activity != NULL) {
+        uint8_t agents[NB_TURN_MAX_AGENTS][32];
+        size_t n = pubkeys(ev, "p", agents);
+        t->cb.on_activity(t->ud, (const uint8_t(*)[32])agents, n);
     }
     if (nb_tenex_has_pubkey_tag(ev, "p", t->cfg.agent)) {
         t->agent_working = true; /* a (new) run started: a delegation's second run, say */
@@ -388,14 +493,24 @@ void nb_turn_on_event(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
     /* An ask is a new root linked to our thread only by its delegation tag. */
     if ((ev->kind == NB_KIND_TEXT || ev->kind == NB_KIND_LEGACY_REPLY) &&
         nb_tenex_has_tag(ev, "ask", "true")) {
-        const nb_str_t *d = nb_event_tag_value(ev, "delegation");
-        uint8_t parent[32];
-        if (d != NULL && d->len == 64 && nb_hex_decode(parent, 32, d->p, 64) == 0 &&
-            memcmp(parent, t->cfg.root, 32) == 0 && nb_tenex_has_pubkey_tag(ev, "p", t->cfg.user)) {
+        if (delegated_from_here(t, ev) && nb_tenex_has_pubkey_tag(ev, "p", t->cfg.user)) {
             t->stats.agent_events++;
             note_ask(t, ev, now);
         } else {
             t->stats.wrong_thread++;
+        }
+        return;
+    }
+    /* A delegation is a new root too (p = the delegatees, content "@slug: …"): not text and not a
+     * step end. Like the ["tool","delegate"] kind:1 that follows it, it means the agent's run
+     * will end without a completion and a later run brings it. */
+    if (ev->kind == NB_KIND_TEXT && delegated_from_here(t, ev)) {
+        t->stats.agent_events++;
+        t->delegate_pending = true;
+        if (t->cb.on_delegation != NULL) {
+            uint8_t to[NB_TURN_MAX_AGENTS][32];
+            size_t n = pubkeys(ev, "p", to);
+            t->cb.on_delegation(t->ud, (const uint8_t(*)[32])to, n);
         }
         return;
     }
