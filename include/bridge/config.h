@@ -32,7 +32,7 @@
  */
 int nb_config_parse(nb_apikeys_t *k, const char *text, size_t len, char *err, size_t err_cap);
 /** Read path (permission check as the key file: NB_EKEYFILE) and nb_config_parse it. NB_EIO when
- *  unreadable or too big. err says why, naming the path. */
+ *  unreadable, NB_ELIMIT when over NB_CONFIG_MAX_BYTES. err says why, naming the path. */
 int nb_config_load(nb_apikeys_t *k, const char *path, char *err, size_t err_cap);
 
 #endif

@@ -13,6 +13,7 @@
 #include <secp256k1_extrakeys.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 /** Create and randomize the process-wide context. Idempotent. 0 or NB_ERANDOM. */
 int nb_secp_init(void);
@@ -52,6 +53,12 @@ int nb_keys_generate(nb_keys_t *k);
  * bad contents or a file over 512 bytes (NB_EKEY). Symbolic links are followed (the target is checked).
  */
 int nb_keys_load_file(nb_keys_t *k, const char *path);
+/**
+ * The check of every file that holds a secret (the key file, the API key file, the config file),
+ * on an open fd: fills *st, then 0, NB_EIO (fstat failed or not a regular file) or NB_EKEYFILE
+ * (group or others may read or write it).
+ */
+int nb_secret_file_check(int fd, struct stat *st);
 /** Read the secret from environment variable name. NB_ENOKEY if unset or empty, NB_EKEY if bad. */
 int nb_keys_load_env(nb_keys_t *k, const char *name);
 /** Write the nsec1… form of the secret into out (>= 64 bytes). For `bridge keygen` only. */

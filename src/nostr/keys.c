@@ -153,6 +153,14 @@ int nb_keys_generate(nb_keys_t *k)
     return rc;
 }
 
+int nb_secret_file_check(int fd, struct stat *st)
+{
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) return NB_EIO;
+    /* Group and others may neither read it nor write it (and so put their own secret in it). */
+    if ((st->st_mode & 077) != 0) return NB_EKEYFILE;
+    return 0;
+}
+
 int nb_keys_load_file(nb_keys_t *k, const char *path)
 {
     char buf[KEYFILE_CAP + 1];
@@ -163,7 +171,7 @@ int nb_keys_load_file(nb_keys_t *k, const char *path)
     /* O_NONBLOCK: a FIFO in place of the file must not hang start-up before fstat refuses it. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) goto out;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) goto out;
+    if (nb_secret_file_check(fd, &st) != 0) goto out;
     /* Read one byte past the cap to tell a full-size key file from an oversized one. */
     while (n < sizeof buf) {
         ssize_t r = read(fd, buf + n, sizeof buf - n);
