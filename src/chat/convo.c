@@ -121,9 +121,10 @@ static void trim(const char **p, size_t *len)
         (*len)--;
 }
 
+/* One message of the history preimage: role (1 byte), the trimmed text's length (8 bytes, little
+ * endian), the text. Length-prefixed records: distinct histories give distinct preimages. */
 static void add_msg(EVP_MD_CTX *md, int role, const char *p, size_t len)
 {
-    trim(&p, &len);
     uint8_t hdr[9];
     hdr[0] = (uint8_t)role;
     for (int i = 0; i < 8; i++)
@@ -138,16 +139,42 @@ void nb_convo_key(uint8_t key[32], const nb_chat_msg_t *msgs, size_t n, const ch
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     for (size_t i = 0; i < n; i++) {
         /* tool and function results are not part of what TENEX saw; assistant tool-call turns
-         * with no text are likewise skipped, so SDK-side tool loops do not break continuity */
+         * with no text are likewise skipped, so SDK-side tool loops do not break continuity.
+         * "No text" is judged after trimming: a client may send "" or " " for the same turn. */
         if (msgs[i].role == NB_ROLE_TOOL || msgs[i].role == NB_ROLE_FUNCTION) continue;
-        if (msgs[i].role == NB_ROLE_ASSISTANT && msgs[i].len == 0) continue;
+        const char *p = msgs[i].text;
+        size_t len = msgs[i].len;
+        trim(&p, &len);
+        if (msgs[i].role == NB_ROLE_ASSISTANT && len == 0) continue;
         int role = msgs[i].role == NB_ROLE_DEVELOPER ? NB_ROLE_SYSTEM : (int)msgs[i].role;
-        add_msg(md, role, msgs[i].text, msgs[i].len);
+        add_msg(md, role, p, len);
     }
-    if (reply != NULL) add_msg(md, NB_ROLE_ASSISTANT, reply, reply_len);
+    if (reply != NULL) {
+        /* an empty reply is skipped like the empty assistant message the client sends back for it */
+        trim(&reply, &reply_len);
+        if (reply_len > 0) add_msg(md, NB_ROLE_ASSISTANT, reply, reply_len);
+    }
     unsigned int len = 32;
     EVP_DigestFinal_ex(md, key, &len);
     EVP_MD_CTX_free(md);
+}
+
+/* A thread record's key: SHA-256("bridge-thread-v1\0" || thread id), 49 bytes of preimage. It can
+ * never equal a history key (short of a SHA-256 collision) because the two preimages never
+ * coincide: a history preimage is either empty or starts with a role byte (1..6, see the
+ * assertion below: system, user or assistant after normalization), never 'b' (0x62), the first
+ * byte of the prefix. Two thread keys differ when their thread ids do: same prefix, fixed length. */
+_Static_assert(NB_ROLE_SYSTEM > 0 && NB_ROLE_FUNCTION < 'b',
+               "a history preimage's first byte (a role) must not be the thread prefix's first byte");
+static const char thread_prefix[] = "bridge-thread-v1"; /* its NUL terminator is hashed too */
+
+void nb_convo_thread_key(uint8_t key[32], const uint8_t thread[32])
+{
+    uint8_t pre[sizeof(thread_prefix) + 32];
+    memcpy(pre, thread_prefix, sizeof(thread_prefix));
+    memcpy(pre + sizeof(thread_prefix), thread, 32);
+    unsigned int len = 32;
+    EVP_Digest(pre, sizeof(pre), key, &len, EVP_sha256(), NULL);
 }
 
 static node_t **slot(nb_convo_t *c, const uint8_t key[32])

@@ -1,10 +1,18 @@
 /*
  * convo_db.c — the conversation store's SQLite database.
  *
- * One table, keyed by the 32-byte history hash (WITHOUT ROWID), with an index on the time of
- * last use for LRU eviction and expiry:
+ * One table, keyed by the 32-byte history (or thread) hash (WITHOUT ROWID), with an index on the
+ * time of last use for LRU eviction and expiry:
  *
- *   convo(key BLOB PRIMARY KEY, root BLOB, agent BLOB, ask INTEGER, at INTEGER)
+ *   convo(key BLOB PRIMARY KEY, root BLOB, agent BLOB, ask INTEGER, at INTEGER,
+ *         owner BLOB, thread BLOB)                                        -- user_version 2
+ *
+ * owner (16 bytes) and thread (32 bytes) are NULL when all zero — local mode, and a thread that
+ * is its own root, the common rows — which SQLite stores in no bytes beyond the record header.
+ * Separate nullable columns rather than a wider blob also make the migration from version 1
+ * (which had neither) two ALTER TABLE ... ADD COLUMN: no rewrite of existing rows, which read
+ * NULL, i.e. zero. A column of any other length is corruption: the row is not used (reading it
+ * as zero would hand a keyed thread to everyone).
  *
  * Two connections. The writer owns every write; with a loop set it is used only inside libuv
  * work requests (one at a time), so commits, WAL appends and SQLite's automatic checkpoints (the
@@ -122,6 +130,23 @@ static int exec(sqlite3 *db, const char *sql)
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
+    return acc == 0;
+}
+
+/* A blob, or NULL for all zero bytes (every parameter is bound anew: bindings persist). */
+static void bind_or_null(sqlite3_stmt *st, int i, const uint8_t *p, size_t n)
+{
+    if (all_zero(p, n))
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
+}
+
 /* The whole batch in one transaction. Touches nothing but db->w, its statements and b. */
 static void write_batch(struct nb_convo_db *db, batch_t *b)
 {
@@ -139,6 +164,8 @@ static void write_batch(struct nb_convo_db *db, batch_t *b)
             sqlite3_bind_blob(st, 3, x->e.agent, 32, SQLITE_STATIC);
             sqlite3_bind_int(st, 4, x->e.ask ? 1 : 0);
             sqlite3_bind_int64(st, 5, x->at);
+            bind_or_null(st, 6, x->e.owner, sizeof(x->e.owner));
+            bind_or_null(st, 7, x->e.thread, sizeof(x->e.thread));
             rc = step_done(st);
             if (rc != SQLITE_OK) goto rollback;
             if (sqlite3_changes(w) > 0) {
@@ -320,6 +347,48 @@ static int pragma_int(sqlite3 *h, const char *sql, int64_t *out)
     return rc;
 }
 
+/*
+ * Bring the schema from *version (0: an empty database; 1) to NB_CONVO_SCHEMA_VERSION in one
+ * transaction, and set *version to what the file holds then. The version is read again under the
+ * write lock: another process may have upgraded in between (nothing to do), or written a version
+ * this code does not know (left for the caller to refuse). On an error everything is rolled back —
+ * the file stays as it was — and SQLite's first message is copied to msg (ROLLBACK resets it).
+ */
+static int upgrade(sqlite3 *w, int64_t *version, char *msg, size_t cap)
+{
+    int rc = exec(w, "BEGIN IMMEDIATE");
+    if (rc != SQLITE_OK) {
+        snprintf(msg, cap, "%s", sqlite3_errmsg(w));
+        return rc;
+    }
+    if ((rc = pragma_int(w, "PRAGMA user_version", version)) != SQLITE_OK) goto rollback;
+    switch (*version) {
+    case 0: /* new: the current schema at once */
+        rc = exec(w, "CREATE TABLE IF NOT EXISTS convo(key BLOB PRIMARY KEY, root BLOB NOT NULL,"
+                     " agent BLOB NOT NULL, ask INTEGER NOT NULL, at INTEGER NOT NULL,"
+                     " owner BLOB, thread BLOB) WITHOUT ROWID;"
+                     "CREATE INDEX IF NOT EXISTS convo_at ON convo(at);"
+                     "PRAGMA user_version=2");
+        break;
+    case 1: /* 1 → 2: owner and thread; existing rows read NULL (zero: local mode, thread = root) */
+        rc = exec(w, "ALTER TABLE convo ADD COLUMN owner BLOB;"
+                     "ALTER TABLE convo ADD COLUMN thread BLOB;"
+                     "PRAGMA user_version=2");
+        break;
+    default: /* already current, or a version this code does not know: nothing to write */
+        break;
+    }
+    _Static_assert(NB_CONVO_SCHEMA_VERSION == 2, "add the step to the new version above");
+    if (rc != SQLITE_OK) goto rollback;
+    if ((rc = exec(w, "COMMIT")) != SQLITE_OK) goto rollback;
+    if (*version == 0 || *version == 1) *version = NB_CONVO_SCHEMA_VERSION;
+    return SQLITE_OK;
+rollback:
+    snprintf(msg, cap, "%s", sqlite3_errmsg(w));
+    exec(w, "ROLLBACK");
+    return rc;
+}
+
 int nb_convo_db_open(nb_convo_db_t **out, const char *path, size_t max_entries, int64_t ttl_s)
 {
     *out = NULL;
@@ -364,19 +433,15 @@ int nb_convo_db_open(nb_convo_db_t **out, const char *path, size_t max_entries, 
     what = "read the schema version";
     int64_t version = 0;
     if ((rc = pragma_int(db->w, "PRAGMA user_version", &version)) != SQLITE_OK) goto fail_sqlite;
-    if (version == 0) {
-        what = "create the schema";
-        rc = exec(db->w, "BEGIN IMMEDIATE;"
-                         "CREATE TABLE IF NOT EXISTS convo(key BLOB PRIMARY KEY, root BLOB NOT NULL,"
-                         " agent BLOB NOT NULL, ask INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;"
-                         "CREATE INDEX IF NOT EXISTS convo_at ON convo(at);"
-                         "PRAGMA user_version=1;"
-                         "COMMIT");
-        if (rc != SQLITE_OK) {
-            exec(db->w, "ROLLBACK");
-            goto fail_sqlite;
-        }
-    } else if (version != NB_CONVO_SCHEMA_VERSION) {
+    if (version >= 0 && version < NB_CONVO_SCHEMA_VERSION) {
+        int64_t from = version;
+        what = version == 0 ? "create the schema" : "upgrade the schema";
+        if (upgrade(db->w, &version, msg, sizeof(msg)) != SQLITE_OK) goto fail;
+        if (from > 0 && version == NB_CONVO_SCHEMA_VERSION)
+            NB_INFO("state %s: schema version %lld upgraded to %d", path, (long long)from,
+                    NB_CONVO_SCHEMA_VERSION);
+    }
+    if (version != NB_CONVO_SCHEMA_VERSION) {
         snprintf(msg, sizeof(msg), "schema version %lld is not %d (written by another version of bridge?)",
                  (long long)version, NB_CONVO_SCHEMA_VERSION);
         goto fail;
@@ -385,11 +450,13 @@ int nb_convo_db_open(nb_convo_db_t **out, const char *path, size_t max_entries, 
     if ((rc = pragma_int(db->w, "SELECT count(*) FROM convo", &db->rows)) != SQLITE_OK) goto fail_sqlite;
 
     what = "prepare statements";
-    if ((rc = sqlite3_prepare_v3(
-             db->w, "INSERT OR IGNORE INTO convo(key, root, agent, ask, at) VALUES(?1, ?2, ?3, ?4, ?5)", -1,
-             SQLITE_PREPARE_PERSISTENT, &db->ins, NULL)) != SQLITE_OK ||
+    if ((rc = sqlite3_prepare_v3(db->w,
+                                 "INSERT OR IGNORE INTO convo(key, root, agent, ask, at, owner, thread)"
+                                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                 -1, SQLITE_PREPARE_PERSISTENT, &db->ins, NULL)) != SQLITE_OK ||
         (rc = sqlite3_prepare_v3(db->w,
-                                 "UPDATE convo SET root = ?2, agent = ?3, ask = ?4, at = ?5 WHERE key = ?1",
+                                 "UPDATE convo SET root = ?2, agent = ?3, ask = ?4, at = ?5,"
+                                 " owner = ?6, thread = ?7 WHERE key = ?1",
                                  -1, SQLITE_PREPARE_PERSISTENT, &db->upd, NULL)) != SQLITE_OK ||
         (rc = sqlite3_prepare_v3(
              db->w, "DELETE FROM convo WHERE key IN (SELECT key FROM convo ORDER BY at LIMIT ?1)", -1,
@@ -407,8 +474,9 @@ int nb_convo_db_open(nb_convo_db_t **out, const char *path, size_t max_entries, 
         goto fail;
     }
     sqlite3_busy_timeout(db->r, 1); /* a WAL reader is almost never busy; a busy read is a miss */
-    if ((rc = sqlite3_prepare_v3(db->r, "SELECT root, agent, ask, at FROM convo WHERE key = ?1", -1,
-                                 SQLITE_PREPARE_PERSISTENT, &db->sel, NULL)) != SQLITE_OK) {
+    if ((rc =
+             sqlite3_prepare_v3(db->r, "SELECT root, agent, ask, at, owner, thread FROM convo WHERE key = ?1",
+                                -1, SQLITE_PREPARE_PERSISTENT, &db->sel, NULL)) != SQLITE_OK) {
         snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(db->r));
         goto fail;
     }
@@ -445,6 +513,19 @@ static const rec_t *find_rec(const rec_t *recs, size_t n, const uint8_t key[32])
     return NULL;
 }
 
+/* Column i into out[0..n): NULL is all zero; a blob of another length (or another type) is
+ * corruption: false, and the row is not used. */
+static bool column_or_zero(uint8_t *out, size_t n, sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+        memset(out, 0, n);
+        return true;
+    }
+    if (sqlite3_column_type(st, i) != SQLITE_BLOB || (size_t)sqlite3_column_bytes(st, i) != n) return false;
+    memcpy(out, sqlite3_column_blob(st, i), n);
+    return true;
+}
+
 bool nb_convo_db_get(nb_convo_db_t *db, const uint8_t key[32], nb_convo_entry_t *e, int64_t *at)
 {
     if (db->failed) return false;
@@ -460,7 +541,8 @@ bool nb_convo_db_get(nb_convo_db_t *db, const uint8_t key[32], nb_convo_entry_t 
     sqlite3_bind_blob(db->sel, 1, key, 32, SQLITE_STATIC);
     int rc = sqlite3_step(db->sel);
     if (rc == SQLITE_ROW && sqlite3_column_bytes(db->sel, 0) == 32 &&
-        sqlite3_column_bytes(db->sel, 1) == 32) {
+        sqlite3_column_bytes(db->sel, 1) == 32 && column_or_zero(e->owner, sizeof(e->owner), db->sel, 4) &&
+        column_or_zero(e->thread, sizeof(e->thread), db->sel, 5)) {
         memcpy(e->root, sqlite3_column_blob(db->sel, 0), 32);
         memcpy(e->agent, sqlite3_column_blob(db->sel, 1), 32);
         e->ask = sqlite3_column_int(db->sel, 2) != 0;

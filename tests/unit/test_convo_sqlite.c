@@ -36,6 +36,14 @@ static nb_convo_entry_t E(int i)
     memcpy(e.root, &i, sizeof(i));
     e.agent[0] = 0xa9;
     e.ask = i % 2 == 1;
+    if (i % 3 == 0) { /* some with an owner, some with a thread of their own, some with both */
+        memset(e.owner, 0x0b, sizeof(e.owner));
+        memcpy(e.owner, &i, sizeof(i));
+    }
+    if (i % 4 == 0) {
+        memset(e.thread, 0x7d, sizeof(e.thread));
+        memcpy(e.thread + 28, &i, sizeof(i));
+    }
     return e;
 }
 
@@ -114,8 +122,187 @@ static void test_wal_and_schema(void)
     NB_CHECK_STR((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     sqlite3_close(h);
-    NB_CHECK_INT(query_int(p, "PRAGMA user_version"), NB_CONVO_SCHEMA_VERSION);
+    NB_CHECK_INT(query_int(p, "PRAGMA user_version"), 2);
+    NB_CHECK_INT(query_int(p, "SELECT count(*) FROM pragma_table_info('convo')"
+                              " WHERE name IN ('owner', 'thread')"),
+                 2);
     nb_convo_destroy(c);
+}
+
+/* owner and thread survive a close and reopen, are NULL in the row when zero (compact rows), and
+ * are replaced with the rest of the entry. */
+static void test_fields_round_trip(void)
+{
+    const char *p = path_in("fields.db");
+    nb_convo_entry_t es[4];
+    memset(es, 0, sizeof(es));
+    for (int i = 0; i < 4; i++) {
+        es[i].root[0] = (uint8_t)(0x10 + i);
+        es[i].agent[31] = 0x42;
+    }
+    memset(es[1].owner, 0xff, sizeof(es[1].owner)); /* owner only */
+    memcpy(es[2].thread, es[2].root, 32);           /* thread = root, spelled out: kept as given */
+    memset(es[3].owner, 0x01, sizeof(es[3].owner)); /* both */
+    es[3].thread[0] = 0x80;
+    es[3].ask = true;
+    uint8_t k[4][32];
+    for (int i = 0; i < 4; i++)
+        nb_convo_thread_key(k[i], es[i].root);
+
+    nb_convo_t *c = NULL;
+    NB_CHECK_INT(nb_convo_open(&c, p, 100, 1000), 0);
+    for (int i = 0; i < 4; i++)
+        nb_convo_put(c, k[i], &es[i], 10);
+    nb_convo_destroy(c);
+    NB_CHECK_INT(query_int(p, "SELECT count(*) FROM convo WHERE owner IS NULL"), 2);
+    NB_CHECK_INT(query_int(p, "SELECT count(*) FROM convo WHERE length(owner) = 16"), 2);
+    NB_CHECK_INT(query_int(p, "SELECT count(*) FROM convo WHERE thread IS NULL"), 2);
+    NB_CHECK_INT(query_int(p, "SELECT count(*) FROM convo WHERE length(thread) = 32"), 2);
+
+    c = NULL;
+    NB_CHECK_INT(nb_convo_open(&c, p, 100, 1000), 0);
+    for (int i = 0; i < 4; i++) {
+        const nb_convo_entry_t *e = nb_convo_get(c, k[i], 11); /* from the database: a fresh cache */
+        NB_REQUIRE(e != NULL);
+        NB_CHECK_MEM(e, &es[i], sizeof(es[i]));
+    }
+    /* replaced: the owner goes, the thread changes */
+    memset(es[3].owner, 0, sizeof(es[3].owner));
+    es[3].thread[0] = 0x81;
+    nb_convo_put(c, k[3], &es[3], 12);
+    nb_convo_destroy(c);
+
+    c = NULL;
+    NB_CHECK_INT(nb_convo_open(&c, p, 100, 1000), 0);
+    const nb_convo_entry_t *e = nb_convo_get(c, k[3], 13);
+    NB_REQUIRE(e != NULL);
+    NB_CHECK_MEM(e, &es[3], sizeof(es[3]));
+    nb_convo_destroy(c);
+    NB_CHECK_INT(query_int(p, "SELECT count(*) FROM convo WHERE owner IS NULL"), 3);
+}
+
+/* An owner or thread of the wrong length is corruption: the row is not used (an owner read as zero
+ * would open a keyed thread to everyone). */
+static void test_corrupt_fields_miss(void)
+{
+    const char *p = path_in("badfields.db");
+    nb_convo_t *c = NULL;
+    NB_CHECK_INT(nb_convo_open(&c, p, 100, 1000), 0);
+    for (int i = 0; i < 4; i++)
+        put(c, i, 1);
+    nb_convo_destroy(c);
+    uint8_t k1[32], k2[32];
+    K(k1, 1);
+    K(k2, 2);
+    sqlite3 *h = NULL;
+    NB_REQUIRE(sqlite3_open(p, &h) == SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    NB_REQUIRE(sqlite3_prepare_v2(h, "UPDATE convo SET owner = x'01' WHERE key = ?1", -1, &st, NULL) ==
+               SQLITE_OK);
+    sqlite3_bind_blob(st, 1, k1, 32, SQLITE_STATIC);
+    NB_CHECK(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+    NB_REQUIRE(sqlite3_prepare_v2(h, "UPDATE convo SET thread = 'text' WHERE key = ?1", -1, &st, NULL) ==
+               SQLITE_OK);
+    sqlite3_bind_blob(st, 1, k2, 32, SQLITE_STATIC);
+    NB_CHECK(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+
+    c = NULL;
+    NB_CHECK_INT(nb_convo_open(&c, p, 100, 1000), 0);
+    NB_CHECK(has(c, 0, 2) && has(c, 3, 2));
+    NB_CHECK(nb_convo_get(c, k1, 2) == NULL);
+    NB_CHECK(nb_convo_get(c, k2, 2) == NULL);
+    nb_convo_destroy(c);
+}
+
+/* A database as version 1 of the schema wrote it (PRAGMAs and CREATE copied from that code). */
+static void make_v1(const char *p, const char *extra_sql)
+{
+    sqlite3 *h = NULL;
+    NB_CHECK(sqlite3_open(p, &h) == SQLITE_OK);
+    NB_CHECK(sqlite3_exec(h,
+                          "PRAGMA journal_mode=WAL;"
+                          "BEGIN IMMEDIATE;"
+                          "CREATE TABLE IF NOT EXISTS convo(key BLOB PRIMARY KEY, root BLOB NOT NULL,"
+                          " agent BLOB NOT NULL, ask INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;"
+                          "CREATE INDEX IF NOT EXISTS convo_at ON convo(at);"
+                          "PRAGMA user_version=1;"
+                          "COMMIT",
+                          NULL, NULL, NULL) == SQLITE_OK);
+    for (int i = 0; i < 3; i++) {
+        uint8_t k[32];
+        nb_convo_entry_t e = E(i);
+        K(k, i);
+        sqlite3_stmt *st = NULL;
+        NB_CHECK(sqlite3_prepare_v2(h,
+                                    "INSERT INTO convo(key, root, agent, ask, at) VALUES(?1, ?2, ?3, ?4, ?5)",
+                                    -1, &st, NULL) == SQLITE_OK);
+        sqlite3_bind_blob(st, 1, k, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, 2, e.root, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, 3, e.agent, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 4, e.ask);
+        sqlite3_bind_int64(st, 5, 100 + i);
+        NB_CHECK(sqlite3_step(st) == SQLITE_DONE);
+        sqlite3_finalize(st);
+    }
+    if (extra_sql != NULL) NB_CHECK(sqlite3_exec(h, extra_sql, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(h);
+}
+
+static void test_migrate_v1(void)
+{
+    const char *p = path_in("v1.db");
+    make_v1(p, NULL);
+    NB_CHECK_INT(query_int(p, "PRAGMA user_version"), 1);
+
+    nb_convo_t *c = NULL;
+    NB_CHECK_INT(nb_convo_open(&c, p, 100, 1000), 0);
+    nb_convo_stats_t st;
+    nb_convo_stats(c, &st);
+    NB_CHECK(st.persistent);
+    NB_CHECK_INT(st.rows, 3);
+    NB_CHECK_INT(query_int(p, "PRAGMA user_version"), 2);
+    for (int i = 0; i < 3; i++) { /* the old rows: zero owner (local mode) and thread (= root) */
+        uint8_t k[32];
+        K(k, i);
+        const nb_convo_entry_t *e = nb_convo_get(c, k, 150);
+        NB_REQUIRE(e != NULL);
+        nb_convo_entry_t want = E(i);
+        memset(want.owner, 0, sizeof(want.owner));
+        memset(want.thread, 0, sizeof(want.thread));
+        NB_CHECK_MEM(e, &want, sizeof(want));
+    }
+    put(c, 3, 160); /* and new rows carry the new fields */
+    put(c, 4, 160);
+    nb_convo_destroy(c);
+
+    c = NULL;
+    NB_CHECK_INT(nb_convo_open(&c, p, 100, 1000), 0); /* version 2 now: opened as it is */
+    NB_CHECK(has(c, 3, 170) && has(c, 4, 170));
+    NB_CHECK_INT(nb_convo_size(c), 5);
+    nb_convo_destroy(c);
+    NB_CHECK_INT(query_int(p, "PRAGMA user_version"), 2);
+}
+
+/* The migration is one transaction: when a step fails the file is left as version 1 wrote it, and
+ * the store carries on in memory. (Here the version 1 table already has a thread column, so
+ * adding it fails after owner was added.) */
+static void test_migration_rolls_back(void)
+{
+    const char *p = path_in("v1-odd.db");
+    make_v1(p, "ALTER TABLE convo ADD COLUMN thread BLOB");
+    nb_convo_t *c = NULL;
+    NB_CHECK_INT(nb_convo_open(&c, p, 100, 1000), NB_EIO);
+    NB_REQUIRE(c != NULL);
+    nb_convo_stats_t st;
+    nb_convo_stats(c, &st);
+    NB_CHECK(!st.persistent);
+    nb_convo_destroy(c);
+    NB_CHECK_INT(query_int(p, "PRAGMA user_version"), 1);
+    NB_CHECK_INT(query_int(p, "SELECT count(*) FROM pragma_table_info('convo') WHERE name = 'owner'"), 0);
+    NB_CHECK_INT(query_int(p, "SELECT count(*) FROM convo"), 3);
 }
 
 static void test_ttl(void)
@@ -203,15 +390,25 @@ static void test_unusable_files_fall_back(void)
     NB_CHECK_INT(nb_convo_open(&c, dir, 10, 0), NB_EIO);
     nb_convo_destroy(c);
 
-    /* a newer schema */
-    p = path_in("newer.db");
-    sqlite3 *h = NULL;
-    NB_REQUIRE(sqlite3_open(p, &h) == SQLITE_OK);
-    NB_CHECK(sqlite3_exec(h, "PRAGMA user_version=7", NULL, NULL, NULL) == SQLITE_OK);
-    sqlite3_close(h);
-    c = NULL;
-    NB_CHECK_INT(nb_convo_open(&c, p, 10, 0), NB_EIO);
-    nb_convo_destroy(c);
+    /* a newer schema (the next version, and a far one), or a negative version: left untouched */
+    static const char *const newer[] = {"PRAGMA user_version=3", "PRAGMA user_version=7",
+                                        "PRAGMA user_version=-1"};
+    for (size_t i = 0; i < sizeof(newer) / sizeof(newer[0]); i++) {
+        p = path_in("newer.db");
+        unlink(p);
+        sqlite3 *h = NULL;
+        NB_REQUIRE(sqlite3_open(p, &h) == SQLITE_OK);
+        NB_CHECK(sqlite3_exec(h, newer[i], NULL, NULL, NULL) == SQLITE_OK);
+        sqlite3_close(h);
+        int64_t v = query_int(p, "PRAGMA user_version");
+        c = NULL;
+        NB_CHECK_INT(nb_convo_open(&c, p, 10, 0), NB_EIO);
+        nb_convo_stats(c, &st);
+        NB_CHECK(!st.persistent);
+        nb_convo_destroy(c);
+        NB_CHECK_INT(query_int(p, "PRAGMA user_version"), v);
+        NB_CHECK_INT(query_int(p, "SELECT count(*) FROM sqlite_master"), 0);
+    }
 
     /* read-only (root can write anyway: then this case is skipped) */
     if (geteuid() != 0) {
@@ -335,6 +532,10 @@ int main(void)
     }
     NB_RUN(test_persists_across_reopen);
     NB_RUN(test_wal_and_schema);
+    NB_RUN(test_fields_round_trip);
+    NB_RUN(test_corrupt_fields_miss);
+    NB_RUN(test_migrate_v1);
+    NB_RUN(test_migration_rolls_back);
     NB_RUN(test_ttl);
     NB_RUN(test_lru_bound);
     NB_RUN(test_unusable_files_fall_back);
