@@ -104,6 +104,12 @@ static void on_defer(uv_timer_t *t)
         run_on_gone(r);
         nb_http__req_maybe_free(r);
     }
+    nb_http__ws_run_deferred(s);
+}
+
+void nb_http__defer_kick(nb_http_server_t *s)
+{
+    uv_timer_start(&s->defer_timer, on_defer, 0, 0);
 }
 
 void nb_http__req_gone(nb_http_req_t *r, gone_why_t why)
@@ -122,7 +128,7 @@ void nb_http__req_gone(nb_http_req_t *r, gone_why_t why)
     else
         s->defer_head = r;
     s->defer_tail = r;
-    uv_timer_start(&s->defer_timer, on_defer, 0, 0);
+    nb_http__defer_kick(s);
 
     if (r->req == NULL) return;
     if (r->sse) {
@@ -152,8 +158,9 @@ static void on_live_disposed(void *p)
     else
         s->live = lv->next;
     if (lv->next != NULL) lv->next->prev = lv->prev;
-    /* Closing: a keep-alive connection would now wait for its next request; end it instead. */
-    if (s->closing) nb_http__cut_fd(nb_http__req_fd(lv->req));
+    /* Closing: a keep-alive connection would now wait for its next request; end it instead. An
+     * upgraded one now belongs to its WebSocket, which is closing on its own terms. */
+    if (s->closing && !lv->upgraded) nb_http__cut_fd(nb_http__req_fd(lv->req));
 
     nb_http_req_t *r = lv->r;
     if (r == NULL) return;
@@ -254,6 +261,10 @@ int nb_http__on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (rt.outcome == NB_ROUTE_DISPATCH && rt.kind == NB_ROUTE_METRICS && s->routes->metrics == NULL)
         rt = (nb_route_t){.outcome = NB_ROUTE_NOT_FOUND, .why = "metrics are disabled"};
+    /* A native route without a callback does not exist, for preflights and other methods too. */
+    if ((rt.kind == NB_ROUTE_CHAT_WS && s->routes->chat_ws == NULL) ||
+        (rt.kind == NB_ROUTE_CHAT_SSE && s->routes->chat_sse == NULL))
+        rt = (nb_route_t){.outcome = NB_ROUTE_NOT_FOUND, .why = "unknown path"};
     switch (rt.outcome) {
     case NB_ROUTE_PREFLIGHT:
         lv->finishing = true;
@@ -286,12 +297,17 @@ int nb_http__on_req(h2o_handler_t *self, h2o_req_t *req)
     s->reqs = r;
 
     const char *dtag = rt.has_dtag ? r->dtag : NULL;
+    const char *body = req->entity.base != NULL ? req->entity.base : "";
     switch (rt.kind) {
-    case NB_ROUTE_CHAT: {
-        const char *body = req->entity.base != NULL ? req->entity.base : "";
+    case NB_ROUTE_CHAT:
         s->routes->chat(s->ud, r, dtag, body, req->entity.len);
         break;
-    }
+    case NB_ROUTE_CHAT_SSE:
+        s->routes->chat_sse(s->ud, r, body, req->entity.len);
+        break;
+    case NB_ROUTE_CHAT_WS:
+        s->routes->chat_ws(s->ud, r);
+        break;
     case NB_ROUTE_MODELS:
         s->routes->models(s->ud, r, dtag);
         break;
@@ -338,6 +354,17 @@ const char *nb_http_req_header(const nb_http_req_t *r, const char *name, size_t 
     if (i < 0) return NULL;
     if (len != NULL) *len = r->req->headers.entries[i].value.len;
     return r->req->headers.entries[i].value.base;
+}
+
+const char *nb_http_req_query(const nb_http_req_t *r, size_t *len)
+{
+    if (len != NULL) *len = 0;
+    if (r->req == NULL) return "";
+    const h2o_iovec_t *path = &r->req->input.path;
+    size_t at = r->req->input.query_at;
+    if (at == SIZE_MAX || at >= path->len) return "";
+    if (len != NULL) *len = path->len - at - 1;
+    return path->base + at + 1;
 }
 
 static bool header_name_ok(const char *p)

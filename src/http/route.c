@@ -59,9 +59,10 @@ static nb_route_outcome_t not_found(nb_route_t *out, const char *why)
 /* The path is known: decide by method. */
 static nb_route_outcome_t with_method(nb_route_t *out, nb_route_kind_t kind, const char *method, size_t mlen)
 {
-    const char *want = kind == NB_ROUTE_CHAT ? "POST" : "GET";
+    bool post = kind == NB_ROUTE_CHAT || kind == NB_ROUTE_CHAT_SSE;
+    const char *want = post ? "POST" : "GET";
     out->kind = kind;
-    out->allow = kind == NB_ROUTE_CHAT ? "POST, OPTIONS" : "GET, OPTIONS";
+    out->allow = post ? "POST, OPTIONS" : "GET, OPTIONS";
     if (span_eq(method, mlen, want))
         out->outcome = NB_ROUTE_DISPATCH;
     else if (span_eq(method, mlen, "OPTIONS"))
@@ -93,6 +94,8 @@ nb_route_outcome_t nb_http_route_parse(nb_route_t *out, const char *method, size
     if (span_eq(path, path_len, "/v1/models")) return with_method(out, NB_ROUTE_MODELS, method, method_len);
     if (span_eq(path, path_len, "/v1/chat/completions"))
         return with_method(out, NB_ROUTE_CHAT, method, method_len);
+    if (span_eq(path, path_len, "/chat")) return with_method(out, NB_ROUTE_CHAT_WS, method, method_len);
+    if (span_eq(path, path_len, "/chat/sse")) return with_method(out, NB_ROUTE_CHAT_SSE, method, method_len);
 
     /* /<dtag>/<rest>: the d-tag is the first segment, the rest must be one of the known tails. */
     const char *seg = path + 1;

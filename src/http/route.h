@@ -4,15 +4,17 @@
  * A pure function over (ptr, len) with no I/O, so it can be unit-tested and fuzzed on its own.
  * The table is the one documented in include/bridge/http_server.h:
  *
- *   POST /<dtag>/chat/completions, /<dtag>/v1/chat/completions, /v1/chat/completions
- *   GET  /<dtag>/models, /<dtag>/v1/models, /v1/models, /health, /metrics
+ *   POST /<dtag>/chat/completions, /<dtag>/v1/chat/completions, /v1/chat/completions, /chat/sse
+ *   GET  /<dtag>/models, /<dtag>/v1/models, /v1/models, /health, /metrics, /chat (WebSocket)
  *   OPTIONS on any of them → preflight
  *
  * The global routes win over a d-tag named "v1" ("/v1/models" is the global list; the project
- * "v1" is reached as "/v1/v1/models"). The query string is ignored. The d-tag segment is
- * percent-decoded (%XX, either case; a malformed escape is an error) and must then be 1..256
- * bytes of valid UTF-8 with no '/' and no NUL (it is handed on as a C string). Methods are
- * compared case-sensitively (RFC 9110 §9.1). Private to src/http/.
+ * "v1" is reached as "/v1/v1/models"). "/chat" and "/chat/sse" do not clash with a project
+ * named "chat": its routes have longer tails ("/chat/chat/completions", "/chat/models"). The
+ * query string is ignored. The d-tag segment is percent-decoded (%XX, either case; a malformed
+ * escape is an error) and must then be 1..256 bytes of valid UTF-8 with no '/' and no NUL (it
+ * is handed on as a C string). Methods are compared case-sensitively (RFC 9110 §9.1). Private
+ * to src/http/.
  */
 #ifndef BRIDGE_HTTP_ROUTE_H
 #define BRIDGE_HTTP_ROUTE_H
@@ -29,6 +31,8 @@ typedef enum {
     NB_ROUTE_MODELS,
     NB_ROUTE_HEALTH,
     NB_ROUTE_METRICS,
+    NB_ROUTE_CHAT_WS,  /* GET /chat: the WebSocket upgrade */
+    NB_ROUTE_CHAT_SSE, /* POST /chat/sse */
 } nb_route_kind_t;
 
 typedef enum {

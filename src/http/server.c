@@ -4,8 +4,8 @@
  *
  * Setup: every request lands on the host's fallback path, where one handler routes it
  * (request.c), one filter stamps the responses h2o writes by itself and one logger writes the
- * access log (response.c). SSE streams live in sse.c, CORS in cors.c; server_internal.h explains
- * who owns a request when.
+ * access log (response.c). SSE streams live in sse.c, WebSockets in ws.c, CORS in cors.c;
+ * server_internal.h explains who owns a request when.
  *
  * h2o 2.2.5 facts this file relies on (checked against its source):
  *  - the handler runs once the whole body sits in req->entity; a body over
@@ -38,6 +38,8 @@ void nb_http_config_defaults(nb_http_config_t *c)
     c->heartbeat_ms = 10000;
     c->max_stream_queue = 1u << 20;
     c->max_connections = 20000;
+    c->max_ws_message = 1u << 20;
+    c->ws_idle_timeout_ms = 60000;
 }
 
 void nb_http__cut_fd(int fd)
@@ -177,6 +179,8 @@ int nb_http_server_start(nb_http_server_t **out, uv_loop_t *loop, const nb_http_
     if (cfg.heartbeat_ms == 0) cfg.heartbeat_ms = def.heartbeat_ms;
     if (cfg.max_stream_queue == 0) cfg.max_stream_queue = def.max_stream_queue;
     if (cfg.max_connections == 0) cfg.max_connections = def.max_connections;
+    if (cfg.max_ws_message == 0) cfg.max_ws_message = def.max_ws_message;
+    if (cfg.ws_idle_timeout_ms == 0) cfg.ws_idle_timeout_ms = def.ws_idle_timeout_ms;
     if (routes == NULL || routes->chat == NULL || routes->models == NULL || routes->health == NULL)
         return NB_EINVAL;
 
@@ -280,7 +284,8 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Cut the connections that have nothing left to write; with all = true, every one. */
+/* Cut the connections that have nothing left to write; with all = true, every one. WebSockets
+ * count as busy: they are being closed with a close frame of their own. */
 static void cut_connections(nb_http_server_t *s, bool all)
 {
     size_t n = 0, cap = 0;
@@ -288,9 +293,13 @@ static void cut_connections(nb_http_server_t *s, bool all)
     if (!all) {
         for (live_t *lv = s->live; lv != NULL; lv = lv->next)
             cap++;
+        for (nb_ws_t *ws = s->ws; ws != NULL; ws = ws->next)
+            cap++;
         busy = nb_malloc((cap ? cap : 1) * sizeof(int));
         for (live_t *lv = s->live; lv != NULL; lv = lv->next)
             busy[n++] = nb_http__req_fd(lv->req);
+        for (nb_ws_t *ws = s->ws; ws != NULL; ws = ws->next)
+            if (ws->conn != NULL) busy[n++] = ws->fd;
         qsort(busy, n, sizeof(int), cmp_int);
     }
     for (conn_t *c = s->conns; c != NULL; c = c->next) {
@@ -365,7 +374,7 @@ static void on_defer_closed(uv_handle_t *h)
 void nb_http__maybe_finish(nb_http_server_t *s)
 {
     if (!s->closing || s->finalizing) return;
-    if (!s->listener_closed || s->n_conns != 0 || s->reqs != NULL || s->live != NULL) return;
+    if (!s->listener_closed || s->n_conns != 0 || s->reqs != NULL || s->live != NULL || s->ws != NULL) return;
     s->finalizing = true;
     uv_timer_stop(&s->sweep_timer);
     close_h2o_context(&s->ctx);
@@ -383,6 +392,7 @@ void nb_http_server_close(nb_http_server_t *s, void (*on_closed)(void *data), vo
         next = r->next;
         if (!r->user_done && !r->gone) nb_http__req_gone(r, GONE_CLOSING);
     }
+    nb_http__ws_close_all(s);
     /* Idle keep-alive connections and half-read requests go now; responses being written get a
      * short grace (the sweep timer turns into the deadline). */
     cut_connections(s, false);

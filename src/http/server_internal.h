@@ -15,6 +15,11 @@
  * the borrowed body and d-tag are still valid while it runs. When we end a request ourselves
  * (stream over its queue cap, client gone seen by our liveness check, server closing), the call
  * that decided it may be the user's own, so on_gone is queued and runs from a zero timer.
+ *
+ * A WebSocket (ws.c) is an nb_ws_t of its own: nb_http_ws_accept answers the request (the user
+ * lets go of r as with any answer) and hands the connection to h2o's websocket code once the
+ * 101 is written. The nb_ws_t lives in srv->ws until its on_close has run, which always comes
+ * from the same zero timer as the deferred on_gone callbacks.
  */
 #ifndef BRIDGE_HTTP_SERVER_INTERNAL_H
 #define BRIDGE_HTTP_SERVER_INTERNAL_H
@@ -24,6 +29,7 @@
 #include "route.h"
 
 #include <h2o.h>
+#include <h2o/websocket.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -49,6 +55,7 @@ struct live {
     nb_http_server_t *srv;
     live_t *prev, *next;
     bool finishing; /* the last bytes were handed to h2o: let them drain on close */
+    bool upgraded;  /* answered with 101: the connection now belongs to a WebSocket */
 };
 
 typedef enum {
@@ -86,6 +93,34 @@ struct nb_http_req {
     char dtag[NB_HTTP_DTAG_MAX + 1];
 };
 
+/* One WebSocket (ws.c). */
+struct nb_ws {
+    nb_http_server_t *srv;
+    h2o_websocket_conn_t *conn; /* NULL once h2o's side is closed (then on_close is queued) */
+    nb_ws_cb_t cb;
+    void *ud;
+    nb_ws_t *prev, *next; /* srv->ws */
+    nb_ws_t *defer_next;  /* srv deferred on_close queue */
+    uv_timer_t *timer;    /* pings, idle check, close deadline (malloc'd, closed with uv_close) */
+    int fd;               /* the socket, to cut a connection whose upgrade is not complete */
+    /* h2o's wslay recv callback, which we wrap to see the peer's traffic */
+    wslay_event_recv_callback h2o_recv;
+    nb_buf_t out;       /* frame bytes wslay handed us, waiting for the next write */
+    nb_buf_t inflight;  /* the bytes being written: alive until the write completes */
+    uint64_t last_rx;   /* uv_now() when the peer last sent anything */
+    bool rx_since_tick; /* the peer sent something since the last timer tick */
+    bool in_msg;        /* inside on_message: the proceed that runs it sends what it queued */
+    bool corked;        /* collecting frames into out without starting a write */
+    bool closing;       /* a close was asked for or has begun: no more sends */
+    bool close_pending; /* nb_ws_close: queue the close frame once the messages are out */
+    bool gone;          /* h2o's side is closed; on_close is queued */
+    bool counted;       /* included in nb_http_server_active */
+    uint16_t close_code;
+    uint8_t close_reason_len;
+    char close_reason[124];
+    char peer[INET6_ADDRSTRLEN];
+};
+
 struct nb_http_server {
     uv_loop_t *loop;
     nb_http_config_t cfg; /* strings below are our own copies */
@@ -109,7 +144,9 @@ struct nb_http_server {
     size_t active;
     live_t *live;
     nb_http_req_t *defer_head, *defer_tail;
-    uv_timer_t defer_timer; /* runs queued on_gone callbacks */
+    nb_ws_t *ws; /* open WebSockets, until their on_close has run */
+    nb_ws_t *ws_defer_head, *ws_defer_tail;
+    uv_timer_t defer_timer; /* runs queued on_gone and WebSocket on_close callbacks */
     uv_timer_t sweep_timer; /* liveness of requests not answered yet; on close, the grace deadline */
     uint64_t rejected;      /* connections refused over max_connections */
 
@@ -145,6 +182,7 @@ void nb_http__check_pending(nb_http_server_t *s);
 void nb_http__req_release(nb_http_req_t *r);
 void nb_http__req_maybe_free(nb_http_req_t *r);
 void nb_http__req_gone(nb_http_req_t *r, gone_why_t why);
+void nb_http__defer_kick(nb_http_server_t *s); /* run the deferred callbacks from a zero timer */
 void nb_http__uncount(nb_http_req_t *r);
 int nb_http__req_fd(const h2o_req_t *req);
 bool nb_http__peer_closed(const h2o_req_t *req);
@@ -160,6 +198,10 @@ void nb_http__on_access_log(h2o_logger_t *self, h2o_req_t *req);
 /* sse.c */
 void nb_http__sse_abort(nb_http_req_t *r);
 void nb_http__sse_dispose(nb_http_req_t *r);
+
+/* ws.c */
+void nb_http__ws_run_deferred(nb_http_server_t *s); /* the queued on_close callbacks */
+void nb_http__ws_close_all(nb_http_server_t *s);    /* server closing: 1001 to every WebSocket */
 
 /* cors.c: add the CORS headers for this request's Origin (and the preflight ones). */
 void nb_http__cors(const nb_http_server_t *s, h2o_req_t *req, bool preflight);

@@ -4,6 +4,7 @@
  * Input: "METHOD PATH" (everything before the first space is the method; no space: GET and the
  * whole input as the path). Invariants checked on every input:
  *   - the outcome and kind are in range, and agree (NOT_FOUND ⇔ no kind, a reason is given);
+ *   - only the chat and models routes name a project;
  *   - a decoded d-tag is 1..256 bytes, NUL-terminated at dtag_len, valid UTF-8, no '/' or NUL;
  *   - round trip: percent-encoding every byte of the d-tag and routing it again yields the same
  *     d-tag and kind.
@@ -46,10 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nb_route_t rt;
     nb_route_outcome_t o = nb_http_route_parse(&rt, m, mlen, p, plen);
     if (o != rt.outcome || o > NB_ROUTE_BAD_METHOD) fail("outcome");
-    if (rt.kind > NB_ROUTE_METRICS) fail("kind");
+    if (rt.kind > NB_ROUTE_CHAT_SSE) fail("kind");
     if ((o == NB_ROUTE_NOT_FOUND) != (rt.kind == NB_ROUTE_NONE)) fail("kind vs outcome");
     if (o == NB_ROUTE_NOT_FOUND && (rt.why == NULL || rt.has_dtag)) fail("not found without reason");
     if (o != NB_ROUTE_NOT_FOUND && rt.allow == NULL) fail("allow");
+    if (rt.has_dtag && rt.kind != NB_ROUTE_CHAT && rt.kind != NB_ROUTE_MODELS)
+        fail("d-tag on a global route");
     if (rt.has_dtag) {
         if (rt.dtag_len == 0 || rt.dtag_len > NB_HTTP_DTAG_MAX) fail("dtag length");
         if (rt.dtag[rt.dtag_len] != '\0' || strlen(rt.dtag) != rt.dtag_len) fail("dtag terminator / NUL");

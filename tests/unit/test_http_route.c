@@ -54,6 +54,50 @@ static void test_dtag_routes(void)
     NB_CHECK_STR(rt.dtag, "health");
 }
 
+static void test_native_routes(void)
+{
+    nb_route_t rt;
+    /* GET /chat is the WebSocket upgrade, any query string allowed */
+    const char *ws[] = {"/chat", "/chat?", "/chat?thread=abc&token=x%2Fy", "/chat#frag"};
+    for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
+        NB_CHECK_INT(parse(&rt, "GET", ws[i]), NB_ROUTE_DISPATCH);
+        NB_CHECK_INT(rt.kind, NB_ROUTE_CHAT_WS);
+        NB_CHECK(!rt.has_dtag);
+        NB_CHECK_STR(rt.allow, "GET, OPTIONS");
+    }
+    NB_CHECK_INT(parse(&rt, "OPTIONS", "/chat"), NB_ROUTE_PREFLIGHT);
+    NB_CHECK_INT(rt.kind, NB_ROUTE_CHAT_WS);
+    NB_CHECK_INT(parse(&rt, "POST", "/chat"), NB_ROUTE_BAD_METHOD);
+    NB_CHECK_STR(rt.allow, "GET, OPTIONS");
+    NB_CHECK_INT(parse(&rt, "HEAD", "/chat"), NB_ROUTE_BAD_METHOD);
+    /* POST /chat/sse */
+    NB_CHECK_INT(parse(&rt, "POST", "/chat/sse"), NB_ROUTE_DISPATCH);
+    NB_CHECK_INT(rt.kind, NB_ROUTE_CHAT_SSE);
+    NB_CHECK(!rt.has_dtag);
+    NB_CHECK_INT(parse(&rt, "POST", "/chat/sse?x=1"), NB_ROUTE_DISPATCH);
+    NB_CHECK_INT(rt.kind, NB_ROUTE_CHAT_SSE);
+    NB_CHECK_INT(parse(&rt, "GET", "/chat/sse"), NB_ROUTE_BAD_METHOD);
+    NB_CHECK_STR(rt.allow, "POST, OPTIONS");
+    NB_CHECK_INT(parse(&rt, "OPTIONS", "/chat/sse"), NB_ROUTE_PREFLIGHT);
+    NB_CHECK_INT(rt.kind, NB_ROUTE_CHAT_SSE);
+    /* a project named "chat" keeps its routes */
+    NB_CHECK_INT(parse(&rt, "POST", "/chat/chat/completions"), NB_ROUTE_DISPATCH);
+    NB_CHECK_INT(rt.kind, NB_ROUTE_CHAT);
+    NB_CHECK_STR(rt.dtag, "chat");
+    NB_CHECK_INT(parse(&rt, "POST", "/chat/v1/chat/completions"), NB_ROUTE_DISPATCH);
+    NB_CHECK_STR(rt.dtag, "chat");
+    NB_CHECK_INT(parse(&rt, "GET", "/chat/models"), NB_ROUTE_DISPATCH);
+    NB_CHECK_INT(rt.kind, NB_ROUTE_MODELS);
+    NB_CHECK_STR(rt.dtag, "chat");
+    /* near misses */
+    const char *nope[] = {"/chat/",      "/chat/sse/", "/chat/ws",   "/Chat",
+                          "/chat%2Fsse", "/v1/chat",   "/p/chat/sse"};
+    for (size_t i = 0; i < sizeof(nope) / sizeof(nope[0]); i++) {
+        NB_CHECK_INT(parse(&rt, "GET", nope[i]), NB_ROUTE_NOT_FOUND);
+        NB_CHECK_INT(parse(&rt, "POST", nope[i]), NB_ROUTE_NOT_FOUND);
+    }
+}
+
 static void test_percent_decoding(void)
 {
     nb_route_t rt;
@@ -189,6 +233,7 @@ int main(void)
 {
     NB_RUN(test_global_routes);
     NB_RUN(test_dtag_routes);
+    NB_RUN(test_native_routes);
     NB_RUN(test_percent_decoding);
     NB_RUN(test_bad_dtags);
     NB_RUN(test_dtag_length);
