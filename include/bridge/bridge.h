@@ -44,8 +44,11 @@ typedef struct {
     bool protect_health;          /* /health needs a key too (public otherwise) */
     uint32_t max_streams_per_key; /* concurrent chat requests per API key; 0 = no limit */
     uint32_t rate_per_minute;     /* chat requests per API key per minute; 0 = no limit */
-    const char *filler;      /* sent as the first delta when the agent starts working (ElevenLabs); NULL = none */
-    bool stop_on_disconnect; /* a client gone mid-turn → a TENEX stop (kind 24134) for the run */
+    const char *filler; /* sent as the first delta when the agent starts working (ElevenLabs); NULL = none */
+    bool stop_on_disconnect; /* a client gone mid-turn → a TENEX stop (kind 24134) for the run; else
+                                the turn runs on without it and is recorded when it ends */
+    bool log_content;        /* the summary log line carries the user's text and the reply (bounded) */
+    uint32_t max_ws_threads; /* turns running at once on one WS /chat socket; default 16 */
 
     /* the conversation store (convo.h): nb_convo_open(state_path, state_max_entries, state_ttl_s) */
     const char *state_path;   /* an SQLite file; NULL or ":memory:" = in memory */

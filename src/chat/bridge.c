@@ -32,6 +32,7 @@ void nb_bridge_config_defaults(nb_bridge_config_t *c)
     c->limits.max_text = 1024 * 1024;
     c->max_sessions = 10000;
     c->history_transcript = true;
+    c->max_ws_threads = 16;
 }
 
 static void on_dir_change(void *ud)
@@ -58,6 +59,7 @@ nb_bridge_t *nb_bridge_create(uv_loop_t *loop, nb_pool_t *pool, nb_tenex_dir_t *
     nb_hist_init_latency(&b->counters.first_chunk);
     nb_hist_init_duration(&b->counters.turn_duration);
     nb_hist_init_latency(&b->counters.publish_latency);
+    nb_hist_init_latency(&b->counters.store_latency);
     b->started_ms = uv_now(loop);
     b->started_s = time(NULL);
     nb_tenex_dir_on_change(dir, on_dir_change, b);
@@ -80,6 +82,8 @@ void nb_bridge_shutdown(nb_bridge_t *b)
         next = nb_session_next(s);
         nb_session_abort(s, "the server is shutting down");
     }
+    /* after the aborts, so each socket's turns have their error events queued before the close */
+    nb_bridge_native_shutdown(b);
 }
 
 size_t nb_bridge_sessions(const nb_bridge_t *b)
@@ -121,14 +125,45 @@ bool nb_bridge_project_name(const nb_bridge_t *b, const char *name, size_t len, 
     return true;
 }
 
+/* A key limited to some projects (config file) sees no others: they do not exist for it. */
+bool nb_bridge_project_allowed(const nb_bridge_t *b, int slot, const char *dtag)
+{
+    const nb_apikey_policy_t *pol =
+        b->cfg.apikeys ? nb_apikeys_policy(b->cfg.apikeys, nb_bridge_key_index(slot)) : NULL;
+    if (pol == NULL || pol->n_projects == 0) return true;
+    for (size_t i = 0; i < pol->n_projects; i++) {
+        char name[300];
+        nb_api_error_t e;
+        const char *want = pol->projects[i];
+        if (nb_bridge_project_name(b, want, strlen(want), name, sizeof(name), &e) && strcmp(name, dtag) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* ---- routes ------------------------------------------------------------------------------ */
 
-/* Authorization: Bearer <key>, or X-Api-Key: <key>. Answers 401 and returns false when wrong. */
-/* *slot (may be NULL) gets the key's per_key slot (NB_APIKEYS_MAX in local mode). */
-static bool authorized_as(nb_bridge_t *b, nb_http_req_t *r, int *slot)
+/* The query parameter token=<key> (WebSocket clients in browsers cannot set headers). */
+static const char *query_token(nb_http_req_t *r, size_t *len)
 {
-    if (slot != NULL) *slot = NB_APIKEYS_MAX;
-    if (b->cfg.apikeys == NULL || nb_apikeys_open(b->cfg.apikeys)) return true;
+    size_t qlen = 0;
+    const char *q = nb_http_req_query(r, &qlen);
+    for (size_t i = 0; q != NULL && i < qlen;) {
+        size_t end = i;
+        while (end < qlen && q[end] != '&')
+            end++;
+        if (end - i >= 6 && memcmp(q + i, "token=", 6) == 0) {
+            *len = end - i - 6;
+            return q + i + 6;
+        }
+        i = end + 1;
+    }
+    return NULL;
+}
+
+int nb_bridge_auth(nb_bridge_t *b, nb_http_req_t *r, bool allow_query, nb_api_error_t *e)
+{
+    if (b->cfg.apikeys == NULL || nb_apikeys_open(b->cfg.apikeys)) return NB_APIKEYS_MAX;
     size_t len = 0;
     const char *v = nb_http_req_header(r, "authorization", &len);
     if (v != NULL && len > 7 && strncasecmp(v, "bearer ", 7) == 0) {
@@ -139,18 +174,28 @@ static bool authorized_as(nb_bridge_t *b, nb_http_req_t *r, int *slot)
     } else {
         v = nb_http_req_header(r, "x-api-key", &len);
     }
+    if (v == NULL && allow_query) v = query_token(r, &len);
     int found = v != NULL ? nb_apikeys_find(b->cfg.apikeys, v, len) : -1;
-    if (found >= 0) {
-        if (slot != NULL) *slot = found;
-        return true;
-    }
+    if (found >= 0) return found;
     b->counters.unauthorized++;
-    nb_api_error_t e;
-    nb_api_error_set(&e, 401, "invalid_request_error", "invalid_api_key", NULL,
+    nb_api_error_set(e, 401, "invalid_request_error", "invalid_api_key", NULL,
                      v == NULL ? "Missing API key: send it as 'Authorization: Bearer <key>' or 'X-Api-Key'"
                                : "Incorrect API key provided");
-    nb_http_respond_error(r, &e);
-    return false;
+    return -1;
+}
+
+/* Answers 401 and returns false when the key is missing or wrong; *slot (may be NULL) gets the
+ * key's per_key slot (NB_APIKEYS_MAX in local mode). */
+static bool authorized_as(nb_bridge_t *b, nb_http_req_t *r, int *slot)
+{
+    nb_api_error_t e;
+    int k = nb_bridge_auth(b, r, false, &e);
+    if (k < 0) {
+        nb_http_respond_error(r, &e);
+        return false;
+    }
+    if (slot != NULL) *slot = k;
+    return true;
 }
 
 static bool authorized(nb_bridge_t *b, nb_http_req_t *r)
@@ -158,32 +203,30 @@ static bool authorized(nb_bridge_t *b, nb_http_req_t *r)
     return authorized_as(b, r, NULL);
 }
 
-static void too_many(nb_bridge_t *b, nb_http_req_t *r, uint64_t retry_s, const char *what)
+static bool refuse(nb_bridge_t *b, nb_api_error_t *e, uint64_t *retry_s, uint64_t secs, const char *what)
 {
-    char v[24];
-    snprintf(v, sizeof(v), "%llu", (unsigned long long)(retry_s ? retry_s : 1));
-    nb_http_req_add_header(r, "Retry-After", v);
+    *retry_s = secs ? secs : 1;
     b->counters.limited++;
-    nb_api_error_t e;
-    nb_api_error_set(&e, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, "%s; retry in %s s", what,
-                     v);
-    nb_http_respond_error(r, &e);
+    nb_api_error_set(e, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, "%s; retry in %llu s", what,
+                     (unsigned long long)*retry_s);
+    return false;
 }
 
 /* Limits, in the order a client can fix them: concurrency (wait for a stream to end), then the
- * per-minute rate (a token bucket of rate_per_minute tokens, refilled continuously). */
-static bool within_limits(nb_bridge_t *b, nb_http_req_t *r, int slot)
+ * per-minute rate (a token bucket of rate_per_minute tokens, refilled continuously). A key's
+ * policy (config file) overrides the global per-key values. */
+bool nb_bridge_admit(nb_bridge_t *b, int slot, nb_api_error_t *e, uint64_t *retry_s)
 {
-    if (b->n_sessions >= b->cfg.max_sessions) {
-        too_many(b, r, 1, "too many concurrent requests on this server");
-        return false;
-    }
-    if (b->cfg.max_streams_per_key && b->per_key[slot].open >= b->cfg.max_streams_per_key) {
-        too_many(b, r, 1, "too many concurrent requests for this API key");
-        return false;
-    }
-    if (b->cfg.rate_per_minute) {
-        double cap = b->cfg.rate_per_minute, per_ms = cap / 60000.0;
+    const nb_apikey_policy_t *pol =
+        b->cfg.apikeys ? nb_apikeys_policy(b->cfg.apikeys, nb_bridge_key_index(slot)) : NULL;
+    uint32_t max_streams = pol && pol->max_streams ? pol->max_streams : b->cfg.max_streams_per_key;
+    uint32_t rate = pol && pol->rate_per_minute ? pol->rate_per_minute : b->cfg.rate_per_minute;
+    if (b->n_sessions >= b->cfg.max_sessions)
+        return refuse(b, e, retry_s, 1, "too many concurrent requests on this server");
+    if (max_streams && b->per_key[slot].open >= max_streams)
+        return refuse(b, e, retry_s, 1, "too many concurrent requests for this API key");
+    if (rate) {
+        double cap = rate, per_ms = cap / 60000.0;
         uint64_t now = uv_now(b->loop);
         if (b->per_key[slot].refilled_ms == 0)
             b->per_key[slot].tokens = cap;
@@ -191,11 +234,9 @@ static bool within_limits(nb_bridge_t *b, nb_http_req_t *r, int slot)
             b->per_key[slot].tokens += (double)(now - b->per_key[slot].refilled_ms) * per_ms;
         if (b->per_key[slot].tokens > cap) b->per_key[slot].tokens = cap;
         b->per_key[slot].refilled_ms = now;
-        if (b->per_key[slot].tokens < 1.0) {
-            too_many(b, r, (uint64_t)((1.0 - b->per_key[slot].tokens) / per_ms / 1000.0) + 1,
-                     "too many requests per minute for this API key");
-            return false;
-        }
+        if (b->per_key[slot].tokens < 1.0)
+            return refuse(b, e, retry_s, (uint64_t)((1.0 - b->per_key[slot].tokens) / per_ms / 1000.0) + 1,
+                          "too many requests per minute for this API key");
         b->per_key[slot].tokens -= 1.0;
     }
     return true;
@@ -205,8 +246,17 @@ static void route_chat(void *ud, nb_http_req_t *r, const char *dtag, const char 
 {
     nb_bridge_t *b = ud;
     int slot;
-    if (authorized_as(b, r, &slot) && within_limits(b, r, slot))
-        nb_session_start(b, r, slot, dtag, body, len);
+    if (!authorized_as(b, r, &slot)) return;
+    nb_api_error_t e;
+    uint64_t retry_s;
+    if (!nb_bridge_admit(b, slot, &e, &retry_s)) {
+        char v[24];
+        snprintf(v, sizeof(v), "%llu", (unsigned long long)retry_s);
+        nb_http_req_add_header(r, "Retry-After", v);
+        nb_http_respond_error(r, &e);
+        return;
+    }
+    nb_session_start(b, r, slot, dtag, body, len);
 }
 
 static void respond_buf(nb_http_req_t *r, int status, nb_buf_t *b)
@@ -218,7 +268,8 @@ static void respond_buf(nb_http_req_t *r, int status, nb_buf_t *b)
 static void route_models(void *ud, nb_http_req_t *r, const char *dtag)
 {
     nb_bridge_t *b = ud;
-    if (!authorized(b, r)) return;
+    int slot;
+    if (!authorized_as(b, r, &slot)) return;
     nb_buf_t out;
     nb_buf_init(&out, 16 * 1024 * 1024);
     size_t n = 0, cap = 16;
@@ -232,7 +283,8 @@ static void route_models(void *ud, nb_http_req_t *r, const char *dtag)
             nb_http_respond_error(r, &e);
             return;
         }
-        const nb_tenex_project_t *p = nb_tenex_dir_project(b->dir, name_buf);
+        const nb_tenex_project_t *p =
+            nb_bridge_project_allowed(b, slot, name_buf) ? nb_tenex_dir_project(b->dir, name_buf) : NULL;
         if (p == NULL) {
             nb_api_error_set(&e, 404, "invalid_request_error", "project_not_found", NULL,
                              "no TENEX project '%s' is known for this owner", name_buf);
@@ -248,6 +300,7 @@ static void route_models(void *ud, nb_http_req_t *r, const char *dtag)
         /* every project as "<dtag>" (its PM) and "<dtag>/<slug>" for each agent */
         for (size_t k = 0; k < nb_tenex_dir_project_count(b->dir); k++) {
             const nb_tenex_project_t *p = nb_tenex_dir_project_at(b->dir, k);
+            if (!nb_bridge_project_allowed(b, slot, p->dtag)) continue;
             for (size_t i = 0; i <= p->n_agents; i++) {
                 if (n == cap) ids = nb_realloc(ids, (cap *= 2) * sizeof(*ids));
                 nb_buf_t id;
@@ -277,6 +330,8 @@ static void route_health(void *ud, nb_http_req_t *r)
     cJSON_AddNumberToObject(root, "uptime_s", (double)(now - b->started_s));
     cJSON_AddNumberToObject(root, "streams_open", (double)b->n_streams);
     cJSON_AddNumberToObject(root, "requests_open", (double)b->n_sessions);
+    cJSON_AddNumberToObject(root, "detached_turns", (double)b->n_detached);
+    cJSON_AddNumberToObject(root, "sockets_open", (double)b->n_sockets);
     cJSON_AddNumberToObject(root, "subscriptions_open", (double)ps.subs_open);
     cJSON *relays = cJSON_AddArrayToObject(root, "relays");
     for (size_t i = 0; i < nb_pool_relay_count(b->pool); i++) {
@@ -331,6 +386,8 @@ static void route_metrics(void *ud, nb_http_req_t *r)
     GAUGE("bridge_streams_open", "SSE responses open.", b->n_streams);
     GAUGE("bridge_requests_open", "Chat requests being answered.", b->n_sessions);
     GAUGE("bridge_subscriptions_open", "Relay subscriptions open.", ps.subs_open);
+    GAUGE("bridge_detached_turns", "Turns whose client left, running on to be recorded.", b->n_detached);
+    GAUGE("bridge_ws_sockets_open", "WS /chat connections open.", b->n_sockets);
     GAUGE("bridge_relays_open", "Relays connected.", ps.relays_open);
     COUNTER("bridge_chat_requests_total", "Chat completion requests.", c->requests);
     COUNTER("bridge_chat_completed_total", "Turns that ended normally.", c->completed);
@@ -338,6 +395,13 @@ static void route_metrics(void *ud, nb_http_req_t *r)
     COUNTER("bridge_chat_timeouts_total", "Turns that timed out.", c->timeouts);
     COUNTER("bridge_chat_client_gone_total", "Clients that went away before the end.", c->client_gone);
     COUNTER("bridge_chunks_total", "Content chunks sent.", c->chunks);
+    COUNTER("bridge_native_turns_total", "Turns started through WS /chat or POST /chat/sse.",
+            c->native_turns);
+    COUNTER("bridge_turns_recorded_detached_total", "Turns recorded after their client had gone.",
+            c->recorded_detached);
+    COUNTER("bridge_stop_requests_total", "TENEX stop requests (kind 24134) sent.", c->stops);
+    COUNTER("bridge_thread_forbidden_total", "Thread ids refused because another API key owns them.",
+            c->forbidden_threads);
     COUNTER("bridge_boot_requests_total", "Boot requests (kind 24000) sent.", c->boots);
     COUNTER("bridge_unauthorized_total", "Requests refused for a missing or wrong API key.", c->unauthorized);
     COUNTER("bridge_rate_limited_total", "Requests refused with 429 (concurrency or rate limits).",
@@ -365,6 +429,19 @@ static void route_metrics(void *ud, nb_http_req_t *r)
                   &c->turn_duration);
     nb_hist_print(&out, "bridge_publish_latency_seconds", "Publish to the first relay OK.",
                   &c->publish_latency);
+    nb_hist_print(&out, "bridge_store_latency_seconds", "One conversation-store call on the loop.",
+                  &c->store_latency);
+    {
+        nb_convo_stats_t cs;
+        nb_convo_stats(b->convo, &cs);
+        GAUGE("bridge_store_persistent", "Whether the SQLite store is in use.", cs.persistent);
+        GAUGE("bridge_store_rows", "Rows in the conversation store.", cs.rows);
+        GAUGE("bridge_store_queued", "Store writes queued.", cs.queued);
+        COUNTER("bridge_store_write_batches_total", "Store write batches committed.", cs.writes);
+        COUNTER("bridge_store_write_errors_total", "Store write batches that failed.", cs.write_errors);
+        GAUGE("bridge_store_max_write_microseconds", "The slowest store write batch (off the loop).",
+              cs.max_write_us);
+    }
     static const char *const relay_series[2][2] = {
         {"bridge_relay_up",
          "# HELP bridge_relay_up Whether the relay connection is open.\n# TYPE bridge_relay_up gauge\n"},
@@ -389,7 +466,13 @@ static void route_metrics(void *ud, nb_http_req_t *r)
 }
 
 static const nb_http_routes_t routes = {
-    .chat = route_chat, .models = route_models, .health = route_health, .metrics = route_metrics};
+    .chat = route_chat,
+    .models = route_models,
+    .health = route_health,
+    .metrics = route_metrics,
+    .chat_ws = nb_bridge_route_chat_ws,
+    .chat_sse = nb_bridge_route_chat_sse,
+};
 
 const nb_http_routes_t *nb_bridge_routes(void)
 {

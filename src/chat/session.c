@@ -12,6 +12,7 @@
 
 #include "bridge/err.h"
 #include "bridge/hex.h"
+#include "bridge/json.h"
 #include "bridge/log.h"
 #include "bridge/mem.h"
 #include "bridge/nip19.h"
@@ -32,12 +33,23 @@ struct nb_session {
     nb_bridge_t *b;
     nb_session_t *prev, *next;
     nb_http_req_t *req; /* NULL once answered or gone */
+    /* a native turn (WS /chat, POST /chat/sse): events go to the sink until done */
+    const nb_native_sink_t *sink; /* NULL once done or detached */
+    void *sink_ud;
+    bool native;
+    bool detached;                     /* the client is gone; the published turn runs on to be recorded */
+    bool counted_key;                  /* holds one of per_key[key].open */
+    bool counted_stream;               /* counted in b->n_streams */
+    uint8_t owner[NB_CONVO_OWNER_LEN]; /* the API key's owner tag (zero: local mode) */
+    uint8_t thread[32];                /* the thread as the client knows it */
+    bool has_thread;
     uv_timer_t *timer;
     state_t state;
     bool closing;
-    bool streaming; /* SSE headers started */
-    bool cut;       /* the server cut a slow reader: write nothing more */
-    char *dtag;     /* NULL on the global route */
+    bool streaming;  /* SSE headers started */
+    bool cut;        /* the server cut a slow reader: write nothing more */
+    char *dtag;      /* NULL on the global route */
+    char pdtag[300]; /* the project's d-tag once resolved */
     nb_chat_req_t chat;
     /* resolution */
     char coord[160];
@@ -76,6 +88,46 @@ nb_session_t *nb_session_next(nb_session_t *s)
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
+/* Whether anybody still receives this session's output. */
+static bool attached(const nb_session_t *s)
+{
+    return s->req != NULL || s->sink != NULL;
+}
+
+/* The client's share of the counters (its stream and its key's concurrency slot). */
+static void release_client(nb_session_t *s)
+{
+    if (s->counted_stream) s->b->n_streams--;
+    if (s->counted_key) s->b->per_key[s->key].open--;
+    s->counted_stream = s->counted_key = false;
+}
+
+/* The native sink's end: no event after it. */
+static void sink_done(nb_session_t *s)
+{
+    const nb_native_sink_t *sink = s->sink;
+    s->sink = NULL;
+    if (sink != NULL) sink->done(s->sink_ud, s);
+}
+
+/* One native event; false when the peer is gone or too slow (write nothing more). */
+static bool sink_emit(nb_session_t *s, const char *type, const nb_buf_t *json, const nb_api_error_t *e)
+{
+    if (s->sink == NULL || s->cut) return false;
+    if (s->sink->emit(s->sink_ud, s, type, json->data ? json->data : "", json->len, e) != 0) {
+        s->cut = true;
+        NB_WARN("chat %s: the client reads too slowly; its events were cut", s->id);
+        return false;
+    }
+    return true;
+}
+
+/* The thread id events carry (NULL before it is known). */
+static const uint8_t *ev_thread(const nb_session_t *s)
+{
+    return s->has_thread ? s->thread : NULL;
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
     nb_session_t *s = h->data;
@@ -89,21 +141,39 @@ static void on_timer_closed(uv_handle_t *h)
     nb_free(s);
 }
 
+/* One line per chat request: never keys, and message content only with --log-content. */
+static void log_summary(nb_session_t *s)
+{
+    char thread[65] = "-", keyname[NB_APIKEY_NAME_MAX + 8] = "local";
+    if (s->has_thread) nb_hex_encode(thread, s->thread, 32);
+    if (s->b->cfg.apikeys != NULL && !nb_apikeys_open(s->b->cfg.apikeys))
+        nb_apikeys_name(s->b->cfg.apikeys, nb_bridge_key_index(s->key), keyname, sizeof(keyname));
+    uint64_t ms = uv_now(s->b->loop) - s->started_ms;
+    nb_buf_t content;
+    nb_buf_init(&content, 64 * 1024);
+    if (s->b->cfg.log_content && s->chat.n_messages > 0) {
+        /* JSON-escaped and bounded: one line whatever the text holds */
+        const nb_chat_msg_t *u = &s->chat.messages[s->chat.last_user];
+        nb_buf_appends(&content, " user_text=");
+        nb_json_write_string(&content, u->text, u->len > 4000 ? 4000 : u->len);
+        nb_buf_appends(&content, " reply_text=");
+        nb_json_write_string(&content, s->text.data ? s->text.data : "",
+                             s->text.len > 4000 ? 4000 : s->text.len);
+    }
+    NB_INFO("chat %s api=%s key=%s project=%s agent=%s thread=%.16s outcome=%s status=%d ms=%llu "
+            "text_bytes=%zu stream=%d%s",
+            s->id, s->native ? "native" : "openai", keyname,
+            s->dtag ? s->dtag : (s->chat.model ? s->chat.model : "-"), s->slug[0] ? s->slug : "-", thread,
+            s->outcome ? s->outcome : "closed", s->status ? s->status : 200, (unsigned long long)ms,
+            s->text.len, s->chat.stream, content.data ? content.data : "");
+    nb_buf_dispose(&content);
+}
+
 static void session_close(nb_session_t *s)
 {
     if (s->closing) return;
     s->closing = true;
-    {
-        char thread[65] = "-";
-        if (s->turn_started) nb_hex_encode(thread, s->root, 32);
-        uint64_t ms = uv_now(s->b->loop) - s->started_ms;
-        /* one line per chat request: never message content, never keys */
-        NB_INFO(
-            "chat %s project=%s agent=%s thread=%.16s outcome=%s status=%d ms=%llu text_bytes=%zu stream=%d",
-            s->id, s->dtag ? s->dtag : (s->chat.model ? s->chat.model : "-"), s->slug[0] ? s->slug : "-",
-            thread, s->outcome ? s->outcome : "closed", s->status ? s->status : 200, (unsigned long long)ms,
-            s->text.len, s->chat.stream);
-    }
+    log_summary(s);
     s->state = ST_DONE;
     nb_bridge_t *b = s->b;
     if (s->sub) {
@@ -114,8 +184,8 @@ static void session_close(nb_session_t *s)
         nb_pub_cancel(s->pub);
         s->pub = NULL;
     }
-    if (s->streaming) b->n_streams--;
-    b->per_key[s->key].open--;
+    release_client(s);
+    if (s->detached) b->n_detached--;
     if (s->turn_started) {
         const nb_turn_stats_t *ts = &s->turn.stats;
         b->counters.rejected_author += ts->wrong_author;
@@ -136,18 +206,42 @@ static void session_close(nb_session_t *s)
     uv_close((uv_handle_t *)s->timer, on_timer_closed);
 }
 
-static void send_stop(nb_session_t *s);
+static void send_stop(nb_session_t *s, const char *reason);
+
+/* The client went away. A turn already published runs on without it, so that its end is recorded
+ * and the thread stays usable for the next request (bounded by the same timeouts) — unless the
+ * operator asked for a TENEX stop instead, which ends the agent's run (and blocks it in the
+ * thread until the next message to it). */
+static void client_left(nb_session_t *s)
+{
+    nb_bridge_t *b = s->b;
+    b->counters.client_gone++;
+    s->outcome = "client gone";
+    release_client(s);
+    bool published = s->state == ST_STREAM || s->state == ST_PUBLISH;
+    if (published && b->cfg.stop_on_disconnect) {
+        send_stop(s, "the client disconnected");
+    } else if (published) {
+        s->detached = true;
+        b->n_detached++;
+        NB_DEBUG("chat %s: client gone; the turn runs on to be recorded", s->id);
+        return;
+    }
+    session_close(s);
+}
 
 static void on_gone(void *ud)
 {
     nb_session_t *s = ud;
     s->req = NULL;
-    s->b->counters.client_gone++;
-    s->outcome = "client gone";
-    /* The agent may still be working for nobody: TENEX's stop ends its run (and blocks it in the
-     * thread until the next message to it). */
-    if (s->b->cfg.stop_on_disconnect && (s->state == ST_STREAM || s->state == ST_PUBLISH)) send_stop(s);
-    session_close(s);
+    client_left(s);
+}
+
+void nb_session_detach(nb_session_t *s)
+{
+    if (s->sink == NULL || s->closing) return;
+    s->sink = NULL;
+    client_left(s);
 }
 
 /* The one place a session turns an error into a response. */
@@ -160,7 +254,12 @@ static void fail(nb_session_t *s, const nb_api_error_t *e)
         b->counters.timeouts++;
     else
         b->counters.errors++;
-    if (s->req != NULL) {
+    if (s->sink != NULL) {
+        nb_buf_reset(&s->scratch);
+        nb_native_ev_error(&s->scratch, ev_thread(s), e->message, e->code ? e->code : e->type);
+        sink_emit(s, "error", &s->scratch, e);
+        sink_done(s);
+    } else if (s->req != NULL) {
         if (s->streaming) {
             if (!s->cut) {
                 nb_buf_reset(&s->scratch);
@@ -196,27 +295,66 @@ static void arm(nb_session_t *s);
 
 /* ---- finishing ------------------------------------------------------------------------------ */
 
+/* The store's calls run on the loop: their time is the store latency operators see. */
+static const nb_convo_entry_t *store_get(nb_session_t *s, const uint8_t key[32])
+{
+    uint64_t t0 = uv_hrtime();
+    const nb_convo_entry_t *e = nb_convo_get(s->b->convo, key, time(NULL));
+    nb_hist_observe(&s->b->counters.store_latency, (double)(uv_hrtime() - t0) / 1e9);
+    return e;
+}
+
+static void store_put(nb_session_t *s, const uint8_t key[32], const nb_convo_entry_t *e)
+{
+    uint64_t t0 = uv_hrtime();
+    nb_convo_put(s->b->convo, key, e, time(NULL));
+    nb_hist_observe(&s->b->counters.store_latency, (double)(uv_hrtime() - t0) / 1e9);
+}
+
+/* The thread's own record: where its next message goes, and whose it is. */
+static void put_thread(nb_session_t *s, const nb_convo_entry_t *e)
+{
+    uint8_t key[32];
+    nb_convo_thread_key(key, s->thread);
+    store_put(s, key, e);
+}
+
+/* A key may use a thread it created, or one nobody owns (local mode, or made outside bridge). */
+static bool owner_may_use(const nb_session_t *s, const nb_convo_entry_t *e)
+{
+    static const uint8_t zero[NB_CONVO_OWNER_LEN];
+    return memcmp(e->owner, zero, sizeof(zero)) == 0 || memcmp(e->owner, s->owner, sizeof(zero)) == 0;
+}
+
+static void entry_base(const nb_session_t *s, nb_convo_entry_t *e)
+{
+    memset(e, 0, sizeof(*e));
+    memcpy(e->owner, s->owner, sizeof(e->owner));
+    memcpy(e->thread, s->thread, 32);
+    memcpy(e->agent, s->agent, 32);
+    /* After the answer to an ask the agent resumes in the parent thread: go on there. */
+    memcpy(e->root, s->continued && s->prior.ask ? s->thread : s->root, 32);
+}
+
 static void remember(nb_session_t *s, const nb_turn_end_t *end)
 {
     uint8_t key[32];
     nb_convo_entry_t e;
-    memset(&e, 0, sizeof(e));
+    entry_base(s, &e);
     if (end->kind == NB_TURN_END_ASK) {
         memcpy(e.root, end->ask_id, 32);
         memcpy(e.agent, end->ask_agent, 32);
         e.ask = true;
-    } else {
-        memcpy(e.root, s->root, 32);
-        memcpy(e.agent, s->agent, 32);
     }
     nb_convo_key(key, s->chat.messages, s->chat.n_messages, s->text.data ? s->text.data : "", s->text.len);
-    nb_convo_put(s->b->convo, key, &e, time(NULL));
+    store_put(s, key, &e);
+    put_thread(s, &e);
 }
 
 static void on_turn_end(void *ud, const nb_turn_end_t *end)
 {
     nb_session_t *s = ud;
-    if (s->req == NULL) return;
+    if (!attached(s) && !s->detached) return;
     if (end->kind == NB_TURN_END_ERROR) {
         char msg[400];
         snprintf(msg, sizeof(msg), "%.*s", (int)(end->error_len > 300 ? 300 : end->error_len), end->error);
@@ -224,11 +362,25 @@ static void on_turn_end(void *ud, const nb_turn_end_t *end)
         return;
     }
     remember(s, end);
+    const char *reason = end->kind == NB_TURN_END_COMPLETED ? "completed"
+                         : end->kind == NB_TURN_END_ASK     ? "ask"
+                                                            : "idle";
+    if (s->detached) {
+        /* nobody listens any more: the turn was only run on to be recorded */
+        s->b->counters.recorded_detached++;
+        s->outcome = "recorded after the client left";
+        session_close(s);
+        return;
+    }
     nb_usage_t usage = {0, 0, 0};
     if (end->has_usage) usage = end->usage;
     nb_chunk_ctx_t c = {s->id, s->created, s->slug, s->chat.include_usage};
     nb_buf_reset(&s->scratch);
-    if (s->chat.stream) {
+    if (s->native) {
+        nb_native_ev_end(&s->scratch, ev_thread(s), reason, end->has_usage ? &usage : NULL);
+        sink_emit(s, "end", &s->scratch, NULL);
+        sink_done(s);
+    } else if (s->chat.stream) {
         if (!s->cut) {
             nb_oai_chunk_finish(&s->scratch, &c, "stop");
             if (s->chat.include_usage) nb_oai_chunk_usage(&s->scratch, &c, &usage);
@@ -243,20 +395,26 @@ static void on_turn_end(void *ud, const nb_turn_end_t *end)
     }
     s->req = NULL;
     s->b->counters.completed++;
-    s->outcome = end->kind == NB_TURN_END_COMPLETED ? "completed"
-                 : end->kind == NB_TURN_END_ASK     ? "ask"
-                                                    : "idle";
+    s->outcome = reason;
     session_close(s);
 }
 
 static void on_turn_text(void *ud, const char *p, size_t len)
 {
     nb_session_t *s = ud;
-    if (s->req == NULL || s->cut) return;
+    if ((!attached(s) && !s->detached) || s->cut) return;
     nb_buf_append(&s->text, p, len);
+    if (!attached(s)) return;
     if (!s->first_chunk_seen) {
         s->first_chunk_seen = true;
         nb_hist_observe(&s->b->counters.first_chunk, (double)(uv_now(s->b->loop) - s->started_ms) / 1000.0);
+    }
+    if (s->native) {
+        nb_buf_reset(&s->scratch);
+        nb_native_ev_content(&s->scratch, ev_thread(s), p, len);
+        s->b->counters.chunks++;
+        sink_emit(s, "content", &s->scratch, NULL);
+        return;
     }
     if (!s->chat.stream) return;
     nb_chunk_ctx_t c = {s->id, s->created, s->slug, s->chat.include_usage};
@@ -268,6 +426,95 @@ static void on_turn_text(void *ud, const char *p, size_t len)
         s->cut = true;
         NB_WARN("chat %s: the client reads too slowly; the stream was cut", s->id);
     }
+}
+
+/* ---- the native API's extra events ------------------------------------------------------------ */
+
+/* Agents by slug (the project's roster), else as npub. names[i] point into store. */
+#define NAMES_MAX NB_TURN_MAX_AGENTS
+typedef struct {
+    char store[NAMES_MAX][NB_TENEX_MAX_SLUG + 72];
+    const char *names[NAMES_MAX];
+    size_t n;
+} names_t;
+
+static void agent_names(nb_session_t *s, const uint8_t (*pks)[32], size_t n, names_t *out)
+{
+    const nb_tenex_project_t *p = s->pdtag[0] ? nb_tenex_dir_project(s->b->dir, s->pdtag) : NULL;
+    out->n = 0;
+    for (size_t i = 0; i < n && out->n < NAMES_MAX; i++) {
+        char *dst = out->store[out->n];
+        const nb_tenex_agent_t *a = NULL;
+        for (size_t k = 0; p != NULL && k < p->n_agents && a == NULL; k++)
+            if (memcmp(p->agents[k].pubkey, pks[i], 32) == 0) a = &p->agents[k];
+        if (a != NULL) {
+            char buf[NB_TENEX_MAX_SLUG + 1];
+            snprintf(dst, sizeof(out->store[0]), "%s", nb_tenex_agent_name(a, buf));
+        } else if (nb_nip19_encode32(dst, sizeof(out->store[0]), NB_NIP19_NPUB, pks[i]) != 0) {
+            continue;
+        }
+        out->names[out->n++] = dst;
+    }
+}
+
+static void on_turn_status(void *ud, const char *p, size_t len)
+{
+    nb_session_t *s = ud;
+    if (s->sink == NULL) return;
+    nb_buf_reset(&s->scratch);
+    nb_native_ev_status(&s->scratch, ev_thread(s), p, len);
+    sink_emit(s, "status", &s->scratch, NULL);
+}
+
+static void on_turn_tool(void *ud, const char *name, size_t name_len, const char *args, size_t args_len)
+{
+    nb_session_t *s = ud;
+    if (s->sink == NULL) return;
+    nb_buf_reset(&s->scratch);
+    nb_native_ev_tool(&s->scratch, ev_thread(s), name, name_len, args, args_len);
+    sink_emit(s, "tool", &s->scratch, NULL);
+}
+
+static void on_turn_activity(void *ud, const uint8_t (*agents)[32], size_t n)
+{
+    nb_session_t *s = ud;
+    if (s->sink == NULL) return;
+    names_t *names = nb_malloc(sizeof(*names));
+    agent_names(s, agents, n, names);
+    nb_buf_reset(&s->scratch);
+    nb_native_ev_activity(&s->scratch, ev_thread(s), names->names, names->n);
+    nb_free(names);
+    sink_emit(s, "activity", &s->scratch, NULL);
+}
+
+static void on_turn_delegation(void *ud, const uint8_t (*to)[32], size_t n)
+{
+    nb_session_t *s = ud;
+    if (s->sink == NULL) return;
+    names_t *names = nb_malloc(sizeof(*names));
+    agent_names(s, to, n, names);
+    nb_buf_reset(&s->scratch);
+    nb_native_ev_delegation(&s->scratch, ev_thread(s), names->names, names->n);
+    nb_free(names);
+    sink_emit(s, "delegation", &s->scratch, NULL);
+}
+
+static void on_turn_ask(void *ud, const nb_turn_ask_t *ask)
+{
+    nb_session_t *s = ud;
+    if (s->sink == NULL) return;
+    nb_native_ask_t a;
+    memcpy(a.ask_id, ask->ask_id, 32);
+    a.title = ask->title;
+    a.title_len = ask->title_len;
+    a.question = ask->question;
+    a.question_len = ask->question_len;
+    a.suggestions = ask->suggestions;
+    a.n_suggestions = ask->n_suggestions;
+    a.multiselect = ask->multiselect;
+    nb_buf_reset(&s->scratch);
+    nb_native_ev_ask(&s->scratch, ev_thread(s), &a);
+    sink_emit(s, "ask", &s->scratch, NULL);
 }
 
 /* ---- streaming ------------------------------------------------------------------------------ */
@@ -303,7 +550,6 @@ static void on_published(void *ud, int result, const char *detail)
 {
     nb_session_t *s = ud;
     s->pub = NULL;
-    if (s->req == NULL) return;
     if (result != 0) {
         char msg[600];
         snprintf(msg, sizeof(msg), "%s", detail && *detail ? detail : nb_strerror(result));
@@ -320,9 +566,23 @@ static void on_published(void *ud, int result, const char *detail)
     char hex[65];
     nb_event_id_hex(&s->msg, hex);
     NB_DEBUG("chat %s: published %.16s… to %s (agent %s)", s->id, hex, s->coord, s->slug);
-    if (s->chat.stream) {
+    /* the thread's record exists from now on: a follow-up by thread id works even if this turn
+     * never completes */
+    nb_convo_entry_t e;
+    entry_base(s, &e);
+    memcpy(e.root, s->root, 32);
+    put_thread(s, &e);
+    if (s->sink != NULL) {
+        s->streaming = true;
+        s->counted_stream = true;
+        s->b->n_streams++;
+        nb_buf_reset(&s->scratch);
+        nb_native_ev_thread(&s->scratch, s->thread, s->msg.id, s->slug);
+        sink_emit(s, "thread", &s->scratch, NULL);
+    } else if (s->chat.stream && s->req != NULL) {
         nb_http_sse_start(s->req);
         s->streaming = true;
+        s->counted_stream = true;
         s->b->n_streams++;
         nb_chunk_ctx_t c = {s->id, s->created, s->slug, s->chat.include_usage};
         nb_buf_reset(&s->scratch);
@@ -420,6 +680,10 @@ static int sign_message(nb_session_t *s)
     }
     memcpy(b->recent_ids[b->recent_pos++ % 256], ev->id, 32);
     memcpy(s->root, s->continued ? s->prior.root : ev->id, 32);
+    if (!s->has_thread) {
+        memcpy(s->thread, ev->id, 32); /* a new thread: our message is its root */
+        s->has_thread = true;
+    }
     return 0;
 }
 
@@ -430,8 +694,9 @@ static int subscribe_thread(nb_session_t *s)
     nb_hex_encode(root_hex, s->root, 32);
     nb_event_id_hex(&s->msg, msg_hex);
     int64_t now = time(NULL);
-    nb_filter_t f[3];
-    for (int i = 0; i < 3; i++)
+    nb_filter_t f[4];
+    size_t nf = s->native ? 4 : 3;
+    for (size_t i = 0; i < nf; i++)
         nb_filter_init(&f[i]);
     static const uint32_t kinds[] = {NB_KIND_TEXT, NB_KIND_ACTIVITY, NB_KIND_DELTA, NB_KIND_LEGACY_REPLY,
                                      NB_KIND_LEGACY_CHUNK};
@@ -448,9 +713,16 @@ static int subscribe_thread(nb_session_t *s)
     nb_filter_add_tag(&f[2], 't', "ask", 3);
     nb_filter_add_tag(&f[2], 'p', b->cfg.keys->pubkey_hex, 64);
     f[2].since = now - 5;
+    if (nf == 4) {
+        /* the native API shows delegations: new roots by the agent, linked to this thread only
+         * by a "delegation" tag, which no filter can select */
+        nb_filter_add_kind(&f[3], NB_KIND_TEXT);
+        nb_filter_add_author(&f[3], s->agent);
+        f[3].since = now - 5;
+    }
     static const nb_sub_cb_t cb = {on_thread_event, on_thread_eose, on_thread_closed};
-    int r = nb_pool_subscribe(b->pool, &s->sub, f, 3, &cb, s);
-    for (int i = 0; i < 3; i++)
+    int r = nb_pool_subscribe(b->pool, &s->sub, f, nf, &cb, s);
+    for (size_t i = 0; i < nf; i++)
         nb_filter_dispose(&f[i]);
     return r;
 }
@@ -473,14 +745,25 @@ static void begin_turn(nb_session_t *s, const nb_tenex_project_t *p)
     for (size_t i = 0; i < b->cfg.n_backends && tc.n_backends < NB_TURN_MAX_BACKENDS; i++)
         if (!p->has_backend || memcmp(b->cfg.backends[i], p->backend, 32) != 0)
             memcpy(tc.backends[tc.n_backends++], b->cfg.backends[i], 32);
-    static const nb_turn_cb_t cb = {.on_text = on_turn_text, .on_end = on_turn_end};
+    tc.structured_ask = s->native;
+    static const nb_turn_cb_t cb = {
+        .on_text = on_turn_text,
+        .on_status = on_turn_status,
+        .on_end = on_turn_end,
+        .on_tool = on_turn_tool,
+        .on_activity = on_turn_activity,
+        .on_ask = on_turn_ask,
+        .on_delegation = on_turn_delegation,
+    };
     nb_turn_init(&s->turn, &tc, &cb, s);
     s->turn_started = true;
-    char hex[65];
-    nb_event_id_hex(&s->msg, hex);
-    nb_http_req_add_header(s->req, "X-Nostr-Event-Id", hex);
-    nb_hex_encode(hex, s->root, 32);
-    nb_http_req_add_header(s->req, "X-Nostr-Thread", hex);
+    if (s->req != NULL) {
+        char hex[65];
+        nb_event_id_hex(&s->msg, hex);
+        nb_http_req_add_header(s->req, "X-Nostr-Event-Id", hex);
+        nb_hex_encode(hex, s->thread, 32);
+        nb_http_req_add_header(s->req, "X-Nostr-Thread", hex);
+    }
     r = subscribe_thread(s);
     if (r != 0) {
         failf(s, 503, "server_error", "overloaded", "cannot subscribe: %s", nb_strerror(r));
@@ -510,15 +793,34 @@ static bool publish_control(nb_session_t *s, uint32_t kind, const char *const *t
     return ok;
 }
 
-static void send_stop(nb_session_t *s)
+static void send_stop(nb_session_t *s, const char *reason)
 {
     char root[65], agent[65];
     nb_hex_encode(root, s->root, 32);
     nb_hex_encode(agent, s->agent, 32);
     /* without a p the backend ignores a stop */
-    const char *tags[] = {"e", root, "p", agent, "a", s->coord, "reason", "the client disconnected", NULL};
-    if (publish_control(s, NB_KIND_STOP, tags))
-        NB_INFO("chat %s: client gone mid-turn; sent a stop for thread %.8s", s->id, root);
+    const char *tags[] = {"e", root, "p", agent, "a", s->coord, "reason", reason, NULL};
+    if (publish_control(s, NB_KIND_STOP, tags)) {
+        s->b->counters.stops++;
+        NB_INFO("chat %s: sent a stop for thread %.8s (%s)", s->id, root, reason);
+    }
+}
+
+bool nb_session_stop(nb_session_t *s)
+{
+    if (s->closing || (s->state != ST_STREAM && s->state != ST_PUBLISH)) return false;
+    send_stop(s, "stopped by the client");
+    return true;
+}
+
+const uint8_t *nb_session_thread(const nb_session_t *s)
+{
+    return ev_thread(s);
+}
+
+int nb_session_key(const nb_session_t *s)
+{
+    return s->key;
 }
 
 static void send_boot(nb_session_t *s)
@@ -577,7 +879,9 @@ static void resolve(nb_session_t *s)
         fail(s, &name_err);
         return;
     }
-    const nb_tenex_project_t *p = nb_tenex_dir_project(b->dir, dtag);
+    snprintf(s->pdtag, sizeof(s->pdtag), "%s", dtag);
+    const nb_tenex_project_t *p =
+        nb_bridge_project_allowed(b, s->key, dtag) ? nb_tenex_dir_project(b->dir, dtag) : NULL;
     if (p == NULL) {
         nb_api_error_t e;
         if (s->dtag == NULL)
@@ -756,16 +1060,15 @@ void nb_session_abort(nb_session_t *s, const char *why)
     failf(s, 503, "server_error", "shutting_down", "%s", why);
 }
 
-void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, int key, const char *dtag, const char *body,
-                      size_t len)
+static nb_session_t *session_new(nb_bridge_t *b, int key)
 {
     b->counters.requests++;
     nb_session_t *s = nb_calloc(1, sizeof(*s));
     s->b = b;
-    s->req = r;
     s->key = key;
     b->per_key[key].open++;
-    s->dtag = dtag ? nb_strdup(dtag) : NULL;
+    s->counted_key = true;
+    if (b->cfg.apikeys != NULL) nb_apikeys_owner(b->cfg.apikeys, nb_bridge_key_index(key), s->owner);
     s->started_ms = uv_now(b->loop);
     s->created = time(NULL);
     nb_oai_completion_id(s->id, sizeof(s->id));
@@ -780,6 +1083,61 @@ void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, int key, const char *dta
     if (b->sessions) b->sessions->prev = s;
     b->sessions = s;
     b->n_sessions++;
+    return s;
+}
+
+/*
+ * A thread the client names (X-Nostr-Thread, thread_id): its record says where the next message
+ * goes (an open ask: to the ask) and to which agent; a thread bridge has no record of continues
+ * with the agent that model or the PM picks. Another key's thread is not found (404).
+ */
+static bool use_thread(nb_session_t *s, const uint8_t thread[32])
+{
+    uint8_t key[32];
+    nb_convo_thread_key(key, thread);
+    const nb_convo_entry_t *rec = store_get(s, key);
+    memset(&s->prior, 0, sizeof(s->prior));
+    memcpy(s->thread, thread, 32); /* the client's name for it, also on the error below */
+    s->has_thread = true;
+    if (rec != NULL && !owner_may_use(s, rec)) {
+        s->b->counters.forbidden_threads++;
+        nb_api_error_t e;
+        nb_api_error_set(&e, 404, "invalid_request_error", "thread_not_found", NULL,
+                         "no thread with that id is known for this API key");
+        fail(s, &e);
+        return false;
+    }
+    if (rec != NULL)
+        s->prior = *rec;
+    else
+        memcpy(s->prior.root, thread, 32);
+    s->continued = true;
+    s->explicit_thread = true;
+    return true;
+}
+
+/* A history the store knows continues its thread (an open ask: the answer goes to the ask). */
+static void use_history(nb_session_t *s)
+{
+    if (s->chat.last_user == 0) return;
+    uint8_t key[32];
+    nb_convo_key(key, s->chat.messages, s->chat.last_user, NULL, 0);
+    const nb_convo_entry_t *prior = store_get(s, key);
+    /* another key's identical history is not this client's conversation */
+    if (prior == NULL || !owner_may_use(s, prior)) return;
+    static const uint8_t zero[32];
+    s->prior = *prior;
+    s->continued = true;
+    memcpy(s->thread, memcmp(prior->thread, zero, 32) != 0 ? prior->thread : prior->root, 32);
+    s->has_thread = true;
+}
+
+void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, int key, const char *dtag, const char *body,
+                      size_t len)
+{
+    nb_session_t *s = session_new(b, key);
+    s->req = r;
+    s->dtag = dtag ? nb_strdup(dtag) : NULL;
     nb_http_req_on_gone(r, on_gone, s);
 
     nb_api_error_t e;
@@ -796,14 +1154,11 @@ void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, int key, const char *dta
     const char *thread = nb_http_req_header(r, "x-nostr-thread", &tlen);
     if (thread != NULL) {
         nb_nip19_t n;
-        memset(&s->prior, 0, sizeof(s->prior)); /* agent unknown: model or the PM picks it */
-        s->explicit_thread = true;
-        if (tlen == 64 && nb_hex_decode(s->prior.root, 32, thread, 64) == 0) {
-            s->continued = true;
+        uint8_t id[32];
+        if (tlen == 64 && nb_hex_decode(id, 32, thread, 64) == 0) {
         } else if (nb_nip19_decode(&n, thread, tlen) == 0 &&
                    (n.type == NB_NIP19_NOTE || n.type == NB_NIP19_NEVENT)) {
-            memcpy(s->prior.root, n.bytes, 32);
-            s->continued = true;
+            memcpy(id, n.bytes, 32);
         } else {
             nb_api_error_set(
                 &e, 400, "invalid_request_error", NULL, NULL,
@@ -811,16 +1166,34 @@ void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, int key, const char *dta
             fail(s, &e);
             return;
         }
-        resolve(s);
+        if (use_thread(s, id)) resolve(s);
         return;
     }
-    /* a known conversation continues its thread (an open ask: the answer goes to the ask) */
-    uint8_t hkey[32];
-    nb_convo_key(hkey, s->chat.messages, s->chat.last_user, NULL, 0);
-    const nb_convo_entry_t *prior = s->chat.last_user > 0 ? nb_convo_get(b->convo, hkey, time(NULL)) : NULL;
-    if (prior != NULL) {
-        s->prior = *prior;
-        s->continued = true;
+    use_history(s);
+    resolve(s);
+}
+
+nb_session_t *nb_session_start_native(nb_bridge_t *b, const nb_native_sink_t *sink, void *ud, int key,
+                                      nb_native_msg_t *msg)
+{
+    nb_session_t *s = session_new(b, key);
+    b->counters.native_turns++;
+    s->native = true;
+    s->sink = sink;
+    s->sink_ud = ud;
+    s->dtag = nb_strdup(msg->project);
+    s->chat = msg->chat;
+    memset(&msg->chat, 0, sizeof(msg->chat));
+    s->chat.stream = true;
+    if (b->shutting_down) {
+        failf(s, 503, "server_error", "shutting_down", "the server is shutting down");
+        return NULL;
+    }
+    if (msg->has_thread) {
+        if (!use_thread(s, msg->thread)) return NULL;
+    } else {
+        use_history(s);
     }
     resolve(s);
+    return s->closing ? NULL : s;
 }

@@ -2,11 +2,14 @@
  * cmd_server.c — `bridge --server`: flags → config → one loop running the relay pool, the TENEX
  * directory, the bridge and the HTTP front → orderly shutdown on SIGINT/SIGTERM.
  *
+ * SIGHUP: reopen --log-file (after logrotate moved it away); without --log-file it only logs.
+ *
  * Shutdown: stop accepting; every open request ends (SSE error + [DONE], or a 503); wait for
  * the responses to flush (at most --shutdown-grace); close HTTP, then the relays; the loop
  * then has nothing left and uv_loop_close() succeeds.
  */
 #include "bridge/apikeys.h"
+#include "bridge/config.h"
 #include "bridge/bridge.h"
 #include "bridge/convo.h"
 #include "bridge/err.h"
@@ -17,11 +20,13 @@
 #include "cli_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_LIST 64
 
@@ -43,17 +48,20 @@ typedef struct {
     bool protect_health;
     nb_log_level_t log_level;
     bool log_json;
-    const char *state; /* --state; NULL until parsed = the XDG default */
+    const char *log_file; /* --log-file; NULL = stderr */
+    const char *state;    /* --state; NULL until parsed = the XDG default */
     char state_default[4096];
     uint32_t state_max, state_ttl_s;
     uint32_t max_streams, max_streams_per_key, rate_per_minute;
     const char *filler;
     bool stop_on_disconnect;
+    bool log_content;
+    uint32_t max_ws_threads, ws_idle_s;
 } opts_t;
 
 typedef struct {
     uv_loop_t loop;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     uv_timer_t drain;
     nb_keys_t keys;
     nb_pool_t *pool;
@@ -62,6 +70,7 @@ typedef struct {
     nb_http_server_t *http;
     uint64_t drain_deadline;
     uint32_t shutdown_s;
+    const char *log_file;
     bool stopping;
 } server_t;
 
@@ -204,6 +213,19 @@ static int parse_opts(opts_t *o, int argc, char **argv)
             o->filler = v;
         } else if (strcmp(a, "--stop-on-disconnect") == 0) {
             o->stop_on_disconnect = true;
+        } else if (strcmp(a, "--config") == 0) {
+            VALUE();
+            char err[512];
+            if (nb_config_load(&o->apikeys, v, err, sizeof(err)) != 0)
+                return nb_cli_fail("--server", "--config: %s", err);
+        } else if (strcmp(a, "--log-content") == 0) {
+            o->log_content = true;
+        } else if (strcmp(a, "--max-ws-threads") == 0) {
+            VALUE();
+            r = parse_u32(a, v, &o->max_ws_threads, 1, 1024);
+        } else if (strcmp(a, "--ws-idle-timeout") == 0) {
+            VALUE();
+            r = parse_u32(a, v, &o->ws_idle_s, 1, 86400);
         } else if (strcmp(a, "--log-format") == 0) {
             VALUE();
             if (strcmp(v, "json") == 0)
@@ -229,6 +251,10 @@ static int parse_opts(opts_t *o, int argc, char **argv)
                 return nb_cli_fail("--server", "--log-level must be debug, info, warn, error or off");
         } else if (strcmp(a, "--log-json") == 0) {
             o->log_json = true;
+        } else if (strcmp(a, "--log-file") == 0) {
+            VALUE();
+            if (*v == '\0') return nb_cli_fail("--server", "--log-file needs a path");
+            o->log_file = v;
         } else if (strcmp(a, "--state") == 0) {
             VALUE();
             if (*v == '\0') return nb_cli_fail("--server", "--state needs a path or :memory:");
@@ -281,6 +307,7 @@ static void on_pool_closed(void *data)
     s->pool = NULL;
     uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sighup, on_handle_closed);
     uv_close((uv_handle_t *)&s->drain, on_handle_closed);
 }
 
@@ -322,6 +349,32 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_timer_start(&s->drain, on_drain, 0, 50);
 }
 
+/* Point stderr (and so the log) at path. The file is opened once first: freopen() closes
+ * stderr before it opens the new file, so a path that cannot be opened would leave no log at all. */
+static int open_log_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return NB_EIO;
+    close(fd);
+    return nb_log_reopen(path);
+}
+
+static void on_sighup(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    server_t *s = sig->data;
+    if (s->log_file == NULL) {
+        NB_INFO("SIGHUP: no --log-file, nothing to reopen");
+        return;
+    }
+    if (open_log_file(s->log_file) != 0) {
+        NB_WARN("SIGHUP: cannot reopen the log file %s (%s); still logging to the old one", s->log_file,
+                strerror(errno));
+        return;
+    }
+    NB_INFO("SIGHUP: log file reopened");
+}
+
 static void on_relay_state(void *ud, size_t idx, const nb_relay_info_t *info)
 {
     server_t *s = ud;
@@ -349,9 +402,14 @@ int nb_cmd_server(int argc, char **argv)
         nb_cli_fail("--server", "--owner needs an npub or 64 hex digits");
         goto out_keys;
     }
+    if (o.log_file != NULL && open_log_file(o.log_file) != 0) {
+        nb_cli_fail("--server", "--log-file %s: %s", o.log_file, strerror(errno));
+        goto out_keys;
+    }
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&s->loop);
     s->shutdown_s = o.shutdown_s;
+    s->log_file = o.log_file;
 
     nb_pool_config_t pc;
     nb_pool_config_defaults(&pc);
@@ -392,6 +450,8 @@ int nb_cmd_server(int argc, char **argv)
     bc.rate_per_minute = o.rate_per_minute;
     bc.filler = o.filler;
     bc.stop_on_disconnect = o.stop_on_disconnect;
+    bc.log_content = o.log_content;
+    if (o.max_ws_threads) bc.max_ws_threads = o.max_ws_threads;
     if (o.state == NULL)
         NB_WARN("neither XDG_STATE_HOME nor HOME is set: conversations are kept in memory only "
                 "(see --state)");
@@ -405,6 +465,8 @@ int nb_cmd_server(int argc, char **argv)
     hc.bind = o.bind;
     hc.max_body = o.max_body;
     hc.max_stream_queue = o.max_stream_queue;
+    hc.max_ws_message = o.max_body;
+    if (o.ws_idle_s) hc.ws_idle_timeout_ms = o.ws_idle_s * 1000;
     hc.cors_origins = o.n_cors ? o.cors : NULL;
     hc.n_cors_origins = o.n_cors;
     r = nb_http_server_start(&s->http, &s->loop, &hc, nb_bridge_routes(), s->bridge);
@@ -415,6 +477,17 @@ int nb_cmd_server(int argc, char **argv)
         uv_run(&s->loop, UV_RUN_DEFAULT);
         goto out_bridge;
     }
+    /* Signals are handled from here on, before "listening on" tells a supervisor (or a test)
+     * that bridge is up: a SIGTERM or SIGHUP right after that line must not hit the default action. */
+    uv_signal_init(&s->loop, &s->sigint);
+    uv_signal_init(&s->loop, &s->sigterm);
+    uv_signal_init(&s->loop, &s->sighup);
+    uv_timer_init(&s->loop, &s->drain);
+    s->sigint.data = s->sigterm.data = s->sighup.data = s->drain.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
+
     char owner_hex[65];
     nb_hex_encode(owner_hex, owner, 32);
     NB_INFO("bridge %s: user %s", BRIDGE_VERSION, s->keys.npub);
@@ -435,13 +508,6 @@ int nb_cmd_server(int argc, char **argv)
     } else {
         NB_INFO("%zu API key(s) configured", o.apikeys.n);
     }
-
-    uv_signal_init(&s->loop, &s->sigint);
-    uv_signal_init(&s->loop, &s->sigterm);
-    uv_timer_init(&s->loop, &s->drain);
-    s->sigint.data = s->sigterm.data = s->drain.data = s;
-    uv_signal_start(&s->sigint, on_signal, SIGINT);
-    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 
     uv_run(&s->loop, UV_RUN_DEFAULT);
     status = NB_EXIT_OK;

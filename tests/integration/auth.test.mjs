@@ -151,3 +151,67 @@ test('limits per key: requests per minute and concurrent streams → 429 with Re
   assert.match(m, /^bridge_rate_limited_total 2$/m);
   await b.proc.stop();
 });
+
+test('--config: named keys limited to projects; a thread belongs to the key that created it', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'bridge.json');
+  writeFileSync(file, JSON.stringify({
+    api_keys: [
+      { key: 'sk-alice-1111', name: 'alice', projects: ['demo'] },
+      { key: 'sk-bob-2222', name: 'bob', projects: ['elsewhere'] },
+      { key: 'sk-carol-3333', name: 'carol', max_streams: 3 },
+    ],
+  }));
+  chmodSync(file, 0o644);
+  const refused = startProcess(BRIDGE_BIN, ['--server', '--bind', '127.0.0.1:0', '--state', ':memory:', '--relay', relay.url, '--config', file], {
+    env: { TENEX_NSEC: nip19.nsecEncode(owner) },
+  });
+  assert.equal((await refused.exited).code, 2, 'a config file readable by others is refused');
+  chmodSync(file, 0o600);
+  const b = await startBridge(['--config', file]);
+  await waitUntil(async () => (await (await fetch(`${b.base}/health`)).json()).projects?.some(p => p.online),
+    { timeoutMs: 30000, intervalMs: 200, what: 'project online' });
+  const chat = (key, content, headers = {}) => fetch(`${b.base}/demo/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
+    body: JSON.stringify({ model: 'pm', messages: [{ role: 'user', content }] }),
+  });
+  // bob may not use demo: it does not exist for him (not in /v1/models either)
+  const bob = await chat('sk-bob-2222', 'hello?');
+  assert.equal(bob.status, 404);
+  assert.equal((await bob.json()).error.code, 'project_not_found');
+  const models = await (await fetch(`${b.base}/v1/models`, { headers: { authorization: 'Bearer sk-bob-2222' } })).json();
+  assert.deepEqual(models.data, []);
+  // alice's thread
+  const a1 = await chat('sk-alice-1111', 'alice says plum');
+  assert.equal(a1.status, 200);
+  const thread = a1.headers.get('x-nostr-thread');
+  assert.match(thread, /^[0-9a-f]{64}$/);
+  // carol cannot continue or name it
+  const c1 = await chat('sk-carol-3333', 'what did alice say?', { 'x-nostr-thread': thread });
+  assert.equal(c1.status, 404);
+  assert.equal((await c1.json()).error.code, 'thread_not_found');
+  // nor continue it by sending alice's history: that starts a thread of her own
+  const history = { model: 'pm', messages: [
+    { role: 'user', content: 'alice says plum' }, { role: 'assistant', content: 'echo: alice says plum' },
+    { role: 'user', content: 'and then?' }] };
+  const c2 = await fetch(`${b.base}/demo/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-carol-3333' }, body: JSON.stringify(history),
+  });
+  assert.equal(c2.status, 200);
+  assert.notEqual(c2.headers.get('x-nostr-thread'), thread);
+  // alice can, both ways
+  const a2 = await chat('sk-alice-1111', 'which fruit?', { 'x-nostr-thread': thread });
+  assert.equal(a2.status, 200);
+  assert.match((await a2.json()).choices[0].message.content, /you said before: alice says plum/);
+  const a3 = await fetch(`${b.base}/demo/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-alice-1111' }, body: JSON.stringify(history),
+  });
+  assert.equal(a3.headers.get('x-nostr-thread'), thread);
+  const m = await (await fetch(`${b.base}/metrics`, { headers: { authorization: 'Bearer sk-carol-3333' } })).text();
+  assert.match(m, /^bridge_thread_forbidden_total 1$/m);
+  await b.proc.stop();
+  const logs = b.proc.stderrLines.join('\n');
+  assert.match(logs, /chat chatcmpl-\S+ api=openai key=alice project=demo/);
+  assert.match(logs, /chat chatcmpl-\S+ api=openai key=carol project=demo/);
+  for (const k of ['sk-alice-1111', 'sk-bob-2222', 'sk-carol-3333']) assert.ok(!logs.includes(k), 'a key was logged');
+});

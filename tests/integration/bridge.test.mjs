@@ -521,6 +521,47 @@ test('--log-format json: every line is JSON; no message content and no key in th
   const all = lines.join('\n');
   assert.ok(!all.includes('pomegranate'), 'message content was logged');
   assert.ok(!all.includes(nip19.nsecEncode(owner)) && !all.includes(ownerHex), 'the key was logged');
-  assert.ok(lines.some(l => /chat chatcmpl-\S+ project=demo agent=pm thread=[0-9a-f]{16} outcome=completed status=200/.test(JSON.parse(l).msg)),
+  assert.ok(lines.some(l => /chat chatcmpl-\S+ api=openai key=local project=demo agent=pm thread=[0-9a-f]{16} outcome=completed status=200/.test(JSON.parse(l).msg)),
     'one summary line per chat request');
+});
+
+test('--log-content: the summary line carries the user text and the reply, JSON-escaped', async () => {
+  const b = await startBridge(['--log-content']);
+  await waitOnline(b.base, 'demo');
+  await sdk(b.base, 'demo').chat.completions.create({ model: 'pm', ...user('log "this" please') });
+  await b.proc.stop();
+  const line = b.proc.stderrLines.find(l => /chat chatcmpl-\S+ api=openai .*outcome=completed/.test(l));
+  assert.ok(line, 'a summary line');
+  assert.ok(line.includes('user_text="log \\"this\\" please"'), line);
+  assert.ok(line.includes('reply_text="echo: log \\"this\\" please"'), line);
+});
+
+test('a client gone mid-turn: the turn still runs to its end and is recorded, so the conversation continues', async () => {
+  const text = 'recorded while nobody listened';
+  const r = await fetch(`${base}/demo/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'pm', stream: true, ...user(`#slow=150 #chunk=4 ${text}`) }),
+  });
+  const thread = r.headers.get('x-nostr-thread');
+  assert.match(thread, /^[0-9a-f]{64}$/);
+  const metric = async name => Number((await (await fetch(`${base}/metrics`)).text()).match(new RegExp(`^${name} (\\d+)$`, 'm'))[1]);
+  const before = await metric('bridge_turns_recorded_detached_total');
+  const reader = r.body.getReader();
+  await reader.read();
+  await reader.cancel(); // the client leaves mid-stream
+  await waitUntil(async () => (await health()).detached_turns === 1, { what: 'the turn to run on detached' });
+  await waitUntil(async () => (await metric('bridge_turns_recorded_detached_total')) === before + 1,
+    { timeoutMs: 30000, what: 'the detached turn to be recorded' });
+  assert.equal((await health()).detached_turns, 0);
+  // the client comes back with the history it would have had: the same thread continues
+  const { data, response } = await client.chat.completions.create({
+    model: 'pm',
+    messages: [
+      { role: 'user', content: `#slow=150 #chunk=4 ${text}` },
+      { role: 'assistant', content: `echo: ${text}` },
+      { role: 'user', content: 'and now?' },
+    ],
+  }).withResponse();
+  assert.equal(response.headers.get('x-nostr-thread'), thread);
+  assert.match(data.choices[0].message.content, /turn 2; you said before/);
 });
