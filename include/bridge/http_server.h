@@ -134,6 +134,9 @@ int nb_http_sse_write(nb_http_req_t *r, const char *p, size_t len);
 void nb_http_sse_end(nb_http_req_t *r);
 /** True once nb_http_sse_start was called on r. */
 bool nb_http_sse_started(const nb_http_req_t *r);
+/** Append the server's responses by route and status as Prometheus text
+ *  (bridge_http_requests_total{route,status}) to out; r is any request of that server. */
+void nb_http_req_metrics(const nb_http_req_t *r, nb_buf_t *out);
 /** The request's query string without '?' ("" when none); borrowed like the headers. */
 const char *nb_http_req_query(const nb_http_req_t *r, size_t *len);
 

@@ -461,6 +461,7 @@ static void route_metrics(void *ud, nb_http_req_t *r)
     }
 #undef GAUGE
 #undef COUNTER
+    nb_http_req_metrics(r, &out);
     nb_http_respond(r, 200, "text/plain; version=0.0.4", out.data, out.len);
     nb_buf_dispose(&out);
 }

@@ -227,8 +227,45 @@ static void log_span(char *out, size_t cap, const char *p, size_t len)
     out[o] = '\0';
 }
 
+static void count(nb_http_server_t *s, h2o_req_t *req, int status)
+{
+    nb_route_t rt;
+    nb_http_route_parse(&rt, req->input.method.base, req->input.method.len, req->input.path.base,
+                        req->input.path.len);
+    int kind = rt.outcome == NB_ROUTE_NOT_FOUND ? NB_ROUTE_NONE : (int)rt.kind;
+    if (kind < 0 || kind >= NB_HTTP_ROUTE_KINDS) kind = NB_ROUTE_NONE;
+    status_count_t *row = s->counts[kind];
+    for (size_t i = 0; i < NB_HTTP_STATUS_SLOTS; i++) {
+        if (row[i].n == 0 || row[i].status == status || i == NB_HTTP_STATUS_SLOTS - 1) {
+            if (row[i].n == 0) row[i].status = i == NB_HTTP_STATUS_SLOTS - 1 ? 0 : (uint16_t)status;
+            row[i].n++;
+            return;
+        }
+    }
+}
+
+static const char *const route_names[NB_HTTP_ROUTE_KINDS] = {
+    [NB_ROUTE_NONE] = "unknown",      [NB_ROUTE_CHAT] = "chat",       [NB_ROUTE_MODELS] = "models",
+    [NB_ROUTE_HEALTH] = "health",     [NB_ROUTE_METRICS] = "metrics", [NB_ROUTE_CHAT_WS] = "chat_ws",
+    [NB_ROUTE_CHAT_SSE] = "chat_sse",
+};
+
+void nb_http_req_metrics(const nb_http_req_t *r, nb_buf_t *out)
+{
+    const nb_http_server_t *s = r->srv;
+    nb_buf_appends(out,
+                   "# HELP bridge_http_requests_total HTTP responses by route and status (499: the client "
+                   "left first).\n# TYPE bridge_http_requests_total counter\n");
+    for (int k = 0; k < NB_HTTP_ROUTE_KINDS; k++)
+        for (size_t i = 0; i < NB_HTTP_STATUS_SLOTS && s->counts[k][i].n != 0; i++)
+            nb_buf_appendf(out, "bridge_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+                           route_names[k], (unsigned)s->counts[k][i].status,
+                           (unsigned long long)s->counts[k][i].n);
+}
+
 void nb_http__on_access_log(h2o_logger_t *self, h2o_req_t *req)
 {
+    count(((logger_t *)self)->srv, req, req->res.status != 0 ? req->res.status : 499);
     if (!nb_log_enabled(NB_LOG_INFO)) return;
     char method[64], path[512];
     log_span(method, sizeof(method), req->input.method.base, req->input.method.len);

@@ -121,6 +121,14 @@ struct nb_ws {
     char peer[INET6_ADDRSTRLEN];
 };
 
+/* Responses by route and status, for /metrics (nb_http_req_metrics). */
+#define NB_HTTP_ROUTE_KINDS (NB_ROUTE_CHAT_SSE + 1)
+#define NB_HTTP_STATUS_SLOTS 24 /* distinct statuses per route; more are counted as status 0 */
+typedef struct {
+    uint16_t status;
+    uint64_t n;
+} status_count_t;
+
 struct nb_http_server {
     uv_loop_t *loop;
     nb_http_config_t cfg; /* strings below are our own copies */
@@ -154,6 +162,7 @@ struct nb_http_server {
     bool finalizing;
     void (*on_closed)(void *data);
     void *closed_data;
+    status_count_t counts[NB_HTTP_ROUTE_KINDS][NB_HTTP_STATUS_SLOTS];
 };
 
 /* The h2o objects registered on the fallback path, with a way back to the server. */

@@ -381,7 +381,7 @@ test('/metrics: Prometheus text with histograms, rejected events, relay state', 
   assert.match(r.headers.get('content-type'), /^text\/plain/);
   const text = await r.text();
   for (const line of text.split('\n').filter(l => l && !l.startsWith('#')))
-    assert.match(line, /^[a-z_]+(\{[a-z_]+="(?:[^"\\]|\\.)*"\})? [0-9.e+-]+$/, `not a Prometheus sample: ${line}`);
+    assert.match(line, /^[a-z_]+(\{[a-z_]+="(?:[^"\\]|\\.)*"(,[a-z_]+="(?:[^"\\]|\\.)*")*\})? [0-9.e+-]+$/, `not a Prometheus sample: ${line}`);
   const value = name => Number(text.match(new RegExp(`^${name.replace(/[{}"+]/g, c => '\\' + c)} (\\S+)$`, 'm'))?.[1]);
   assert.ok(value('bridge_time_to_first_chunk_seconds_count') > 0);
   assert.ok(value('bridge_turn_duration_seconds_count') > 0);
@@ -391,6 +391,13 @@ test('/metrics: Prometheus text with histograms, rejected events, relay state', 
   assert.equal(value(`bridge_relay_up{url="${relay.url}"}`), 1);
   assert.equal(value('bridge_streams_open'), 0);
   assert.ok(value('bridge_chat_completed_total') > 10);
+  // every response by route and status, and they move
+  const before = value('bridge_http_requests_total{route="unknown",status="404"}') || 0;
+  assert.ok(value('bridge_http_requests_total{route="chat",status="200"}') > 10);
+  assert.ok(value('bridge_store_latency_seconds_count') > 0);
+  assert.equal((await fetch(`${base}/no/such/route`)).status, 404);
+  const again = await (await fetch(`${base}/metrics`)).text();
+  assert.match(again, new RegExp(`^bridge_http_requests_total\\{route="unknown",status="404"\\} ${before + 1}$`, 'm'));
 });
 
 test('raw SSE bytes: headers, role chunk first, [DONE] last, body ends', async () => {
