@@ -351,10 +351,20 @@ static void remember(nb_session_t *s, const nb_turn_end_t *end)
     put_thread(s, &e);
 }
 
+static void stream_started(nb_session_t *s);
+
 static void on_turn_end(void *ud, const nb_turn_end_t *end)
 {
     nb_session_t *s = ud;
     if (!attached(s) && !s->detached) return;
+    if (s->state == ST_PUBLISH && end->kind != NB_TURN_END_ERROR) {
+        /* the agent answered before any relay's OK reached us: it evidently got the message */
+        if (s->pub) {
+            nb_pub_cancel(s->pub);
+            s->pub = NULL;
+        }
+        stream_started(s);
+    }
     if (end->kind == NB_TURN_END_ERROR) {
         char msg[400];
         snprintf(msg, sizeof(msg), "%.*s", (int)(end->error_len > 300 ? 300 : end->error_len), end->error);
@@ -399,12 +409,9 @@ static void on_turn_end(void *ud, const nb_turn_end_t *end)
     session_close(s);
 }
 
-static void on_turn_text(void *ud, const char *p, size_t len)
+/* Text to the client (already in s->text). */
+static void send_text(nb_session_t *s, const char *p, size_t len)
 {
-    nb_session_t *s = ud;
-    if ((!attached(s) && !s->detached) || s->cut) return;
-    nb_buf_append(&s->text, p, len);
-    if (!attached(s)) return;
     if (!s->first_chunk_seen) {
         s->first_chunk_seen = true;
         nb_hist_observe(&s->b->counters.first_chunk, (double)(uv_now(s->b->loop) - s->started_ms) / 1000.0);
@@ -426,6 +433,17 @@ static void on_turn_text(void *ud, const char *p, size_t len)
         s->cut = true;
         NB_WARN("chat %s: the client reads too slowly; the stream was cut", s->id);
     }
+}
+
+static void on_turn_text(void *ud, const char *p, size_t len)
+{
+    nb_session_t *s = ud;
+    if ((!attached(s) && !s->detached) || s->cut) return;
+    nb_buf_append(&s->text, p, len);
+    /* A fast agent may answer before the relay's OK: that text goes out once the stream has
+     * started (on_published), after the role chunk / thread event. */
+    if (!attached(s) || s->state == ST_PUBLISH) return;
+    send_text(s, p, len);
 }
 
 /* ---- the native API's extra events ------------------------------------------------------------ */
@@ -559,10 +577,18 @@ static void on_published(void *ud, int result, const char *detail)
             failf(s, 502, "server_error", "publish_failed", "no relay accepted the message: %s", msg);
         return;
     }
+    nb_hist_observe(&s->b->counters.publish_latency,
+                    (double)(uv_now(s->b->loop) - s->publish_started_ms) / 1000.0);
+    stream_started(s);
+    arm(s);
+}
+
+/* The message is out (a relay's OK, or the agent already answered it): the stream starts, with
+ * whatever text came before. */
+static void stream_started(nb_session_t *s)
+{
     s->state = ST_STREAM;
     s->published_ms = uv_now(s->b->loop);
-    nb_hist_observe(&s->b->counters.publish_latency,
-                    (double)(s->published_ms - s->publish_started_ms) / 1000.0);
     char hex[65];
     nb_event_id_hex(&s->msg, hex);
     NB_DEBUG("chat %s: published %.16s… to %s (agent %s)", s->id, hex, s->coord, s->slug);
@@ -589,7 +615,7 @@ static void on_published(void *ud, int result, const char *detail)
         nb_oai_chunk_role(&s->scratch, &c);
         nb_http_sse_write(s->req, s->scratch.data, s->scratch.len);
     }
-    arm(s);
+    if (s->text.len > 0 && attached(s) && !s->cut) send_text(s, s->text.data, s->text.len);
 }
 
 static void publish(nb_session_t *s)
