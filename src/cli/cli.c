@@ -49,6 +49,8 @@ static const char usage_text[] =
     "  --cors-origin ORIGIN          allow this browser origin, repeatable (default: any)\n"
     "  --max-body BYTES              request body cap (default 1M)\n"
     "  --max-stream-queue BYTES      bytes queued for a slow reader before it is cut off (default 1M)\n"
+    "  --max-frame BYTES             largest message accepted from a relay; a relay that sends a bigger\n"
+    "                                one is dropped and reconnected (default 1M)\n"
     "  --first-event-timeout SECS    wait for the agent's first event (default 60)\n"
     "  --idle-timeout SECS           wait between the agent's events (default 120)\n"
     "  --turn-timeout SECS           a whole turn (default 900)\n"

@@ -41,7 +41,7 @@ typedef struct {
     size_t n_backends;
     const char *cors[MAX_LIST];
     size_t n_cors;
-    size_t max_body, max_stream_queue;
+    size_t max_body, max_stream_queue, max_frame;
     uint32_t first_event_s, idle_s, turn_s, boot_s, publish_s, shutdown_s, startup_s;
     bool history_transcript;
     nb_apikeys_t apikeys;
@@ -218,6 +218,11 @@ static int parse_opts(opts_t *o, int argc, char **argv)
             char err[512];
             if (nb_config_load(&o->apikeys, v, err, sizeof(err)) != 0)
                 return nb_cli_fail("--server", "--config: %s", err);
+        } else if (strcmp(a, "--max-frame") == 0) {
+            VALUE();
+            r = parse_size(a, v, &o->max_frame);
+            if (r == 0 && (o->max_frame < 4096 || o->max_frame > (64u << 20)))
+                return nb_cli_fail("--server", "--max-frame must be between 4K and 64M");
         } else if (strcmp(a, "--log-content") == 0) {
             o->log_content = true;
         } else if (strcmp(a, "--max-ws-threads") == 0) {
@@ -417,6 +422,7 @@ int nb_cmd_server(int argc, char **argv)
     pc.n_urls = o.n_relays;
     pc.keys = &s->keys;
     pc.publish_timeout_ms = o.publish_s * 1000;
+    if (o.max_frame) pc.max_frame = o.max_frame;
     pc.on_relay_state = on_relay_state;
     pc.ud = s;
     int r = nb_pool_create(&s->pool, &s->loop, &pc);

@@ -157,3 +157,12 @@ test('the user guide documents every flag and command --help prints', () => {
   for (const c of commands) assert.ok(guide.includes(`bridge ${c}`), `docs/guide.md does not mention bridge ${c}`);
   assert.ok(guide.includes('TENEX_NSEC'));
 });
+
+test('--server: bad values of the newer flags are usage errors naming the flag (exit 2)', () => {
+  const key = 'a'.repeat(63) + '1';
+  for (const [flag, value] of [['--max-frame', '100'], ['--max-frame', '1G'], ['--max-ws-threads', '0'], ['--ws-idle-timeout', 'x']]) {
+    const r = run(['--server', flag, value, '--state', ':memory:'], { env: { TENEX_NSEC: key } });
+    assert.equal(r.code, 2, `${flag} ${value}`);
+    assert.ok(r.err.includes(flag), r.err);
+  }
+});
