@@ -11,6 +11,7 @@
  *   {"type":"stop","thread_id":"…"}
  *   {"type":"ping"}                                   (answered by {"type":"pong"})
  *
+ * Any message may carry "request_id" (a string the server echoes in every event about it).
  * `type` may be omitted (= "message", as NodeTool allows). `role` must be "user" when present.
  * `thread_id` null, absent or "" = a new thread. An unknown `thread_id` (a valid id the bridge has
  * no record of) is still a thread id: the caller decides. Unknown fields are ignored. Strict JSON
@@ -64,6 +65,9 @@ typedef struct {
     nb_native_type_t type;
     char *project;       /* MESSAGE: required, non-empty; NUL-terminated */
     char *model;         /* MESSAGE: optional agent slug, NULL when absent or null */
+    char *request_id;    /* any type: the client's own id for this message (≤ max_field bytes), NULL
+                            when absent; the server echoes it as "request_id" in every event it
+                            sends about this message (how a client tells two new threads apart) */
     bool has_thread;     /* a thread_id was given (not null/absent/"") */
     uint8_t thread[32];  /* decoded from 64 hex, note1… or nevent1… */
     /*

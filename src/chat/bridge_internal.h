@@ -110,7 +110,7 @@ typedef struct {
     void (*done)(void *ud, nb_session_t *s);
 } nb_native_sink_t;
 
-/** Start a native turn: takes msg's chat (msg->chat is left empty), copies the rest. Events go to
+/** Start a native turn: takes msg's chat and request_id (left empty in msg), copies the rest. Events go to
  *  sink (borrowed, with ud) until done. The caller has checked auth and nb_bridge_admit. */
 nb_session_t *nb_session_start_native(nb_bridge_t *b, const nb_native_sink_t *sink, void *ud, int key,
                                       nb_native_msg_t *msg);
@@ -121,6 +121,8 @@ void nb_session_detach(nb_session_t *s);
 bool nb_session_stop(nb_session_t *s);
 /** The client's thread id once known (NULL before). */
 const uint8_t *nb_session_thread(const nb_session_t *s);
+/** The client's request id of a native turn (NULL when none). */
+const char *nb_session_request_id(const nb_session_t *s);
 /** The per_key slot the session runs under. */
 int nb_session_key(const nb_session_t *s);
 

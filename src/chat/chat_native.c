@@ -7,11 +7,26 @@
 #include "bridge_internal.h"
 
 #include "bridge/err.h"
+#include "bridge/json.h"
 #include "bridge/log.h"
 #include "bridge/mem.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* An event with the client's request id as its first member: {"request_id":"…", + the rest. */
+static void tag_event(nb_buf_t *out, const char *json, size_t len, const char *request_id)
+{
+    nb_buf_reset(out);
+    if (request_id == NULL || len == 0 || json[0] != '{') {
+        nb_buf_append(out, json, len);
+        return;
+    }
+    nb_buf_appends(out, "{\"request_id\":");
+    nb_json_write_string(out, request_id, strlen(request_id));
+    if (len > 2) nb_buf_appendc(out, ',');
+    nb_buf_append(out, json + 1, len - 1);
+}
 
 /* ---- WS /chat ---------------------------------------------------------------------------------- */
 
@@ -23,27 +38,36 @@ struct sock {
     sock_t *prev, *next;
     nb_session_t **turns; /* running turns (max_ws_threads) */
     size_t n_turns;
-    nb_buf_t out; /* scratch for our own events */
+    nb_buf_t out;    /* scratch for our own events */
+    nb_buf_t tagged; /* an event with its request id */
 };
 
-static void ws_send_buf(sock_t *k)
+static int ws_send_tagged(sock_t *k, const char *json, size_t len, const char *request_id)
 {
-    if (k->ws != NULL) nb_ws_send(k->ws, k->out.data ? k->out.data : "", k->out.len);
+    if (k->ws == NULL) return NB_ECLOSED;
+    if (request_id == NULL) return nb_ws_send(k->ws, json, len);
+    tag_event(&k->tagged, json, len, request_id);
+    return nb_ws_send(k->ws, k->tagged.data, k->tagged.len);
 }
 
-static void ws_error(sock_t *k, const uint8_t *thread, const char *message, const char *code)
+static void ws_send_buf(sock_t *k, const char *request_id)
+{
+    ws_send_tagged(k, k->out.data ? k->out.data : "", k->out.len, request_id);
+}
+
+static void ws_error(sock_t *k, const nb_native_msg_t *m, const char *message, const char *code)
 {
     nb_buf_reset(&k->out);
-    nb_native_ev_error(&k->out, thread, message, code);
-    ws_send_buf(k);
+    nb_native_ev_error(&k->out, m != NULL && m->has_thread ? m->thread : NULL, message, code);
+    ws_send_buf(k, m != NULL ? m->request_id : NULL);
 }
 
 static int ws_emit(void *ud, nb_session_t *s, const char *type, const char *json, size_t len,
                    const nb_api_error_t *e)
 {
     sock_t *k = ud;
-    (void)s, (void)type, (void)e;
-    return k->ws != NULL ? nb_ws_send(k->ws, json, len) : NB_ECLOSED;
+    (void)type, (void)e;
+    return ws_send_tagged(k, json, len, nb_session_request_id(s));
 }
 
 static void ws_done(void *ud, nb_session_t *s)
@@ -77,31 +101,30 @@ static void ws_stop(sock_t *k, const nb_native_msg_t *m)
         if (t != NULL && memcmp(t, m->thread, 32) == 0 && nb_session_key(o) == k->slot) s = o;
     }
     if (s == NULL || !nb_session_stop(s)) {
-        ws_error(k, m->thread, "no turn of yours is running in that thread", "not_running");
+        ws_error(k, m, "no turn of yours is running in that thread", "not_running");
         return;
     }
     nb_buf_reset(&k->out);
     nb_native_ev_stopped(&k->out, m->thread);
-    ws_send_buf(k);
+    ws_send_buf(k, m->request_id);
 }
 
 static void ws_message(sock_t *k, nb_native_msg_t *m)
 {
     nb_bridge_t *b = k->b;
     if (k->n_turns >= b->cfg.max_ws_threads) {
-        ws_error(k, m->has_thread ? m->thread : NULL, "too many turns are running on this connection",
-                 "too_many_threads");
+        ws_error(k, m, "too many turns are running on this connection", "too_many_threads");
         return;
     }
     if (m->has_thread && find_turn(k, m->thread) != NULL) {
-        ws_error(k, m->thread, "a turn is already running in this thread: wait for its end or stop it",
+        ws_error(k, m, "a turn is already running in this thread: wait for its end or stop it",
                  "thread_busy");
         return;
     }
     nb_api_error_t e;
     uint64_t retry_s;
     if (!nb_bridge_admit(b, k->slot, &e, &retry_s)) {
-        ws_error(k, m->has_thread ? m->thread : NULL, e.message, "rate_limit_exceeded");
+        ws_error(k, m, e.message, "rate_limit_exceeded");
         return;
     }
     /* the session may end (and call ws_done) before it returns: then it returns NULL */
@@ -127,7 +150,7 @@ static void on_ws_message(void *ud, nb_ws_t *ws, const char *p, size_t len, bool
     if (nb_native_parse(&m, p, len, &lim, &e) != 0) {
         char msg[600];
         snprintf(msg, sizeof(msg), "%s%s%s", e.param[0] ? e.param : "", e.param[0] ? ": " : "", e.message);
-        ws_error(k, m.has_thread ? m.thread : NULL, msg, "invalid_request");
+        ws_error(k, &m, msg, "invalid_request");
         nb_native_msg_dispose(&m);
         return;
     }
@@ -135,7 +158,7 @@ static void on_ws_message(void *ud, nb_ws_t *ws, const char *p, size_t len, bool
     case NB_NATIVE_PING:
         nb_buf_reset(&k->out);
         nb_native_ev_pong(&k->out);
-        ws_send_buf(k);
+        ws_send_buf(k, m.request_id);
         break;
     case NB_NATIVE_STOP:
         ws_stop(k, &m);
@@ -170,6 +193,7 @@ static void on_ws_close(void *ud, nb_ws_t *ws)
     }
     unlink_sock(k);
     nb_buf_dispose(&k->out);
+    nb_buf_dispose(&k->tagged);
     nb_free(k->turns);
     nb_free(k);
 }
@@ -193,10 +217,12 @@ void nb_bridge_route_chat_ws(void *ud, nb_http_req_t *r)
     k->slot = slot;
     k->turns = nb_calloc(b->cfg.max_ws_threads ? b->cfg.max_ws_threads : 1, sizeof(*k->turns));
     nb_buf_init(&k->out, 64 * 1024);
+    nb_buf_init(&k->tagged, 64u * 1024 * 1024);
     static const nb_ws_cb_t cb = {on_ws_message, on_ws_close};
     k->ws = nb_http_ws_accept(r, &cb, k);
     if (k->ws == NULL) { /* not a WebSocket handshake: answered 400 */
         nb_buf_dispose(&k->out);
+        nb_buf_dispose(&k->tagged);
         nb_free(k->turns);
         nb_free(k);
         return;
@@ -227,7 +253,6 @@ static int sse_emit(void *ud, nb_session_t *s, const char *type, const char *jso
                     const nb_api_error_t *e)
 {
     sse_t *x = ud;
-    (void)s;
     if (x->r == NULL) return NB_ECLOSED;
     if (!x->started && e != NULL) {
         /* nothing streamed yet: an HTTP error says it best */
@@ -240,10 +265,18 @@ static int sse_emit(void *ud, nb_session_t *s, const char *type, const char *jso
         x->started = true;
     }
     nb_buf_t b;
-    nb_buf_init(&b, len + 64);
+    nb_buf_init(&b, len + 4096);
     if (strcmp(type, "end") == 0 || strcmp(type, "error") == 0) nb_buf_appendf(&b, "event: %s\n", type);
     nb_buf_appends(&b, "data: ");
-    nb_buf_append(&b, json, len);
+    if (nb_session_request_id(s) != NULL) {
+        nb_buf_t t;
+        nb_buf_init(&t, SIZE_MAX);
+        tag_event(&t, json, len, nb_session_request_id(s));
+        nb_buf_append(&b, t.data, t.len);
+        nb_buf_dispose(&t);
+    } else {
+        nb_buf_append(&b, json, len);
+    }
     nb_buf_appends(&b, "\n\n");
     int r = nb_http_sse_write(x->r, b.data, b.len);
     nb_buf_dispose(&b);

@@ -36,6 +36,7 @@ void nb_native_msg_dispose(nb_native_msg_t *msg)
 {
     nb_free(msg->project);
     nb_free(msg->model);
+    nb_free(msg->request_id);
     nb_chat_req_dispose(&msg->chat);
     memset(msg, 0, sizeof(*msg));
 }
@@ -230,7 +231,7 @@ static int parse_history(nb_chat_req_t *chat, const char *s, const nb_json_tok_t
     return 0;
 }
 
-enum { F_TYPE, F_PROJECT, F_THREAD, F_ROLE, F_CONTENT, F_MODEL, F_HISTORY, F_COUNT };
+enum { F_TYPE, F_PROJECT, F_THREAD, F_ROLE, F_CONTENT, F_MODEL, F_HISTORY, F_REQUEST, F_COUNT };
 
 static int parse_message(nb_native_msg_t *msg, const char *s, const nb_json_tok_t *toks, const field_t *f,
                          const nb_native_limits_t *lim, nb_api_error_t *e)
@@ -312,14 +313,21 @@ int nb_native_parse(nb_native_msg_t *msg, const char *p, size_t len, const nb_na
         r = invalid(e, NB_EINVAL, NULL, "%s", "the message must be a JSON object");
         goto out;
     }
-    field_t f[F_COUNT] = {{"type", 0, false},   {"project", 0, false}, {"thread_id", 0, false},
-                          {"role", 0, false},   {"content", 0, false}, {"model", 0, false},
-                          {"history", 0, false}};
+    field_t f[F_COUNT] = {{"type", 0, false},    {"project", 0, false},   {"thread_id", 0, false},
+                          {"role", 0, false},    {"content", 0, false},   {"model", 0, false},
+                          {"history", 0, false}, {"request_id", 0, false}};
     const char *dup = collect(p, toks, 0, f, F_COUNT);
     /* The thread first, so that any later error can still name it. */
     if (f[F_THREAD].val != 0 && !f[F_THREAD].dup &&
         (r = parse_thread(msg, p, &toks[f[F_THREAD].val], lim->max_field, e)) != 0)
         goto out;
+    /* … and the client's id of the message, so errors reach the right place too */
+    if (present(toks, f[F_REQUEST].val) && !f[F_REQUEST].dup) {
+        size_t rn;
+        if ((r = short_string(&msg->request_id, &rn, p, &toks[f[F_REQUEST].val], lim->max_field, "request_id",
+                              e)) != 0)
+            goto out;
+    }
     if (dup != NULL) {
         r = invalid(e, NB_EINVAL, dup, "'%s' is given more than once", dup);
         goto out;
@@ -352,15 +360,19 @@ int nb_native_parse(nb_native_msg_t *msg, const char *p, size_t len, const nb_na
 out:
     if (toks != stack) nb_free(toks);
     if (r != 0) {
-        /* Keep what lets the caller answer in the right place: the type and the thread. */
+        /* Keep what lets the caller answer in the right place: the type, the thread and the
+         * client's request id. */
         nb_native_type_t type = msg->type;
         bool has_thread = msg->has_thread;
         uint8_t thread[32];
         memcpy(thread, msg->thread, 32);
+        char *request_id = msg->request_id;
+        msg->request_id = NULL;
         nb_native_msg_dispose(msg);
         msg->type = type;
         msg->has_thread = has_thread;
         memcpy(msg->thread, thread, 32);
+        msg->request_id = request_id;
     }
     return r;
 }

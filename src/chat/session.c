@@ -35,6 +35,7 @@ struct nb_session {
     nb_http_req_t *req; /* NULL once answered or gone */
     /* a native turn (WS /chat, POST /chat/sse): events go to the sink until done */
     const nb_native_sink_t *sink; /* NULL once done or detached */
+    char *request_id;             /* the client's id of the message (native), or NULL */
     void *sink_ud;
     bool native;
     bool detached;                     /* the client is gone; the published turn runs on to be recorded */
@@ -138,6 +139,7 @@ static void on_timer_closed(uv_handle_t *h)
     nb_buf_dispose(&s->text);
     nb_buf_dispose(&s->scratch);
     nb_free(s->dtag);
+    nb_free(s->request_id);
     nb_free(s);
 }
 
@@ -844,6 +846,11 @@ const uint8_t *nb_session_thread(const nb_session_t *s)
     return ev_thread(s);
 }
 
+const char *nb_session_request_id(const nb_session_t *s)
+{
+    return s->request_id;
+}
+
 int nb_session_key(const nb_session_t *s)
 {
     return s->key;
@@ -1208,6 +1215,8 @@ nb_session_t *nb_session_start_native(nb_bridge_t *b, const nb_native_sink_t *si
     s->sink = sink;
     s->sink_ud = ud;
     s->dtag = nb_strdup(msg->project);
+    s->request_id = msg->request_id;
+    msg->request_id = NULL;
     s->chat = msg->chat;
     memset(&msg->chat, 0, sizeof(msg->chat));
     s->chat.stream = true;

@@ -1,6 +1,6 @@
 // The files in examples/ work against a real bridge: examples/curl_examples.sh,
-// examples/openai_client.mjs, and the ElevenLabs Custom LLM request from examples/elevenlabs.md
-// replayed byte for byte. The world is the one bridge.test.mjs starts: a relay with NIP-42 AUTH,
+// examples/openai_client.mjs, the ElevenLabs Custom LLM request from examples/elevenlabs.md
+// replayed byte for byte, and examples/chat/chat.js (the native API client of examples/chat/index.html). The world is the one bridge.test.mjs starts: a relay with NIP-42 AUTH,
 // the example TENEX agent serving project "demo" (agents pm and coder), `bridge --server`.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 import {
   startRelay, startProcess, spawnProcess, freePort, waitUntil, onCleanup, withTimeout,
-  generateSecretKey, nip19, BUILD_DIR, BRIDGE_BIN, SOURCE_DIR,
+  generateSecretKey, nip19, BUILD_DIR, BRIDGE_BIN, SOURCE_DIR, WebSocket,
 } from '../js/lib/harness.mjs';
 
 const AGENT_BIN = path.join(BUILD_DIR, 'examples/echo-agent/echo-agent');
@@ -172,4 +172,32 @@ test('the next ElevenLabs turn (history + the reply) continues the same Nostr th
   const text2 = sse(await r2.text());
   assert.match(text2, /^echo: And the second turn\./);
   assert.equal(r2.headers.get('x-nostr-thread'), r1.headers.get('x-nostr-thread'));
+});
+
+// ---- examples/chat: the page's protocol client, driven from Node -------------------------------
+test('examples/chat/chat.js: two turns at once on one socket, a follow-up, a tool, an error', async () => {
+  const { BridgeChat } = await import(pathToFileURL(path.join(EXAMPLES, 'chat/chat.js')).href);
+  const chat = await new BridgeChat(`${base.replace('http', 'ws')}/chat`, { WebSocket }).open();
+  const a = chat.send({ project: 'demo', content: '#slow=40 #chunk=4 first at once' });
+  const b = chat.send({ project: 'demo', content: '#steps=2 second at once' });
+  const tools = [];
+  b.on('tool', e => tools.push(e.name));
+  const [ea, eb] = await Promise.all([withTimeout(a.done, 30000, 'turn a'), withTimeout(b.done, 30000, 'turn b')]);
+  assert.equal(ea.reason, 'completed');
+  assert.equal(eb.reason, 'completed');
+  assert.equal(a.text, 'echo: first at once');
+  assert.match(b.text, /echo: second at once/);
+  assert.ok(tools.length >= 1, 'the tool call between the steps was seen');
+  assert.notEqual(a.threadId, b.threadId);
+  const c = chat.send({ project: 'demo', threadId: a.threadId, content: 'and then?' });
+  await withTimeout(c.done, 30000, 'the follow-up');
+  assert.match(c.text, /turn 2; you said before: first at once/);
+  const bad = chat.send({ project: 'no-such-project', content: 'x' });
+  await assert.rejects(bad.done, err => err.code === 'project_not_found');
+  chat.close();
+  // the page itself: plain HTML + a module script that uses chat.js, no build step
+  const html = readFileSync(path.join(EXAMPLES, 'chat/index.html'), 'utf8');
+  assert.match(html, /<script type="module">\s*import \{ BridgeChat \} from '\.\/chat\.js';/);
+  for (const ev of ['thread', 'content', 'status', 'tool', 'activity', 'delegation', 'ask'])
+    assert.ok(html.includes(`turn.on('${ev}'`), `the page shows ${ev} events`);
 });

@@ -89,7 +89,8 @@ function checkShape(ev) {
   if (!shape) assert.fail(`not a native event: ${JSON.stringify(ev)}`);
   for (const [k, ok] of Object.entries(shape))
     if (!(k in ev) || !ok(ev[k])) assert.fail(`${ev.type}.${k} missing or of the wrong type: ${JSON.stringify(ev)}`);
-  const extra = Object.keys(ev).filter(k => k !== 'type' && !(k in shape) && !(ev.type === 'pong' && k === 'thread_id'));
+  if ('request_id' in ev && typeof ev.request_id !== 'string') assert.fail(`request_id must be a string: ${JSON.stringify(ev)}`);
+  const extra = Object.keys(ev).filter(k => k !== 'type' && k !== 'request_id' && !(k in shape) && !(ev.type === 'pong' && k === 'thread_id'));
   if (extra.length) assert.fail(`${ev.type} has unexpected fields ${extra.join(',')}: ${JSON.stringify(ev)}`);
 }
 
@@ -266,6 +267,34 @@ test('two new threads interleaved on one socket: each event carries its thread, 
     assert.equal(mine[0].type, 'thread', 'a thread\'s first event is `thread`');
     assert.equal(mine.at(-1).type, 'end', 'a thread\'s last event is `end`');
   }
+  await c.close();
+});
+
+test('request_id: every event about a message carries the client\'s id (how two new threads are told apart)', async () => {
+  const c = await openChat(main);
+  const from = c.events.length;
+  c.send({ project: 'demo', content: '#slow=40 #chunk=4 first of two', request_id: 'req-1' });
+  c.send({ project: 'demo', content: '#slow=40 #chunk=4 second of two', request_id: 'req-"2"' });
+  c.send({ project: 'no-such-project', content: 'x', request_id: 'req-3' });
+  c.send({ type: 'ping', request_id: 'req-4' });
+  c.send('{"project":"demo","request_id":"req-5"'); // not even JSON: nothing known
+  c.send({ project: 'demo', request_id: 'req-6' }); // no content: the id is still known
+  const isEnd = e => e.type === 'end' || (e.type === 'error' && e.request_id !== undefined);
+  await nth(c, isEnd, 4, 'the ends and errors', 30000, from);
+  const all = c.events.slice(from);
+  all.forEach(checkShape);
+  const of = id => all.filter(e => e.request_id === id);
+  assert.equal(textOf(of('req-1')), 'echo: first of two');
+  assert.equal(textOf(of('req-"2"')), 'echo: second of two');
+  for (const id of ['req-1', 'req-"2"']) {
+    assert.equal(of(id)[0].type, 'thread');
+    assert.equal(of(id).at(-1).type, 'end');
+    assert.ok(of(id).every(e => e.thread_id === of(id)[0].thread_id));
+  }
+  assert.deepEqual(of('req-3').map(e => [e.type, e.code]), [['error', 'project_not_found']]);
+  assert.deepEqual(of('req-4').map(e => e.type), ['pong']);
+  assert.deepEqual(of('req-6').map(e => [e.type, e.code]), [['error', 'invalid_request']]);
+  assert.ok(all.some(e => e.type === 'error' && e.code === 'invalid_request' && e.request_id === undefined));
   await c.close();
 });
 

@@ -363,6 +363,36 @@ static void test_error_keeps_thread(void)
     NB_CHECK(!m.has_thread);
 }
 
+static void test_request_id(void)
+{
+    nb_native_msg_t m;
+    nb_api_error_t e;
+    const char *ok = "{\"project\":\"p\",\"content\":\"hi\",\"request_id\":\"r\\u00e9-1\"}";
+    NB_CHECK_INT(nb_native_parse(&m, ok, strlen(ok), NULL, &e), 0);
+    NB_CHECK_STR(m.request_id, "r\xc3\xa9-1");
+    nb_native_msg_dispose(&m);
+    NB_CHECK(m.request_id == NULL);
+    /* kept on errors (after it was read), so the error reaches the right place */
+    const char *bad = "{\"request_id\":\"r2\",\"content\":\"hi\"}";
+    NB_CHECK_INT(nb_native_parse(&m, bad, strlen(bad), NULL, &e), NB_EINVAL);
+    NB_CHECK_STR(e.param, "project");
+    NB_CHECK_STR(m.request_id, "r2");
+    nb_native_msg_dispose(&m);
+    const char *ping = "{\"type\":\"ping\",\"request_id\":\"r3\"}";
+    NB_CHECK_INT(nb_native_parse(&m, ping, strlen(ping), NULL, &e), 0);
+    NB_CHECK_STR(m.request_id, "r3");
+    nb_native_msg_dispose(&m);
+    const char *null_id = "{\"type\":\"ping\",\"request_id\":null}";
+    NB_CHECK_INT(nb_native_parse(&m, null_id, strlen(null_id), NULL, &e), 0);
+    NB_CHECK(m.request_id == NULL);
+    nb_native_msg_dispose(&m);
+    const char *num = "{\"type\":\"ping\",\"request_id\":7}";
+    NB_CHECK_INT(nb_native_parse(&m, num, strlen(num), NULL, &e), NB_EINVAL);
+    NB_CHECK_STR(e.param, "request_id");
+    NB_CHECK(m.request_id == NULL);
+    nb_native_msg_dispose(&m);
+}
+
 static int parse_lim(nb_native_msg_t *m, const char *json, const nb_native_limits_t *l, nb_api_error_t *e)
 {
     int r = nb_native_parse(m, json, strlen(json), l, e);
@@ -772,6 +802,7 @@ int main(void)
     NB_RUN(test_thread_ids);
     NB_RUN(test_stop_and_ping);
     NB_RUN(test_bad_messages);
+    NB_RUN(test_request_id);
     NB_RUN(test_error_keeps_thread);
     NB_RUN(test_limits);
     NB_RUN(test_events_exact);
