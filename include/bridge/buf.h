@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     char *data; /* NULL until the first append; always NUL-terminated after it */
@@ -32,6 +33,8 @@ int nb_buf_append(nb_buf_t *b, const void *p, size_t n);
 int nb_buf_appends(nb_buf_t *b, const char *s);
 /** Append one byte. */
 int nb_buf_appendc(nb_buf_t *b, char c);
+/** Append v in decimal (what "%" PRId64 prints, without printf's cost). 0 or NB_ETOOBIG. */
+int nb_buf_append_int(nb_buf_t *b, int64_t v);
 /** Append printf-formatted text. 0 or NB_ETOOBIG (buffer unchanged). */
 int nb_buf_appendf(nb_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int nb_buf_vappendf(nb_buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

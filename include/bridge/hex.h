@@ -18,6 +18,14 @@ void nb_hex_encode(char *out, const uint8_t *in, size_t n);
  */
 int nb_hex_decode(uint8_t *out, size_t outlen, const char *hex, size_t hexlen);
 
+/**
+ * nb_hex_decode for public data on the wire (event ids, pubkeys, signatures): only lowercase
+ * digits are accepted (NIP-01), so this is nb_hex_is_lower + nb_hex_decode in one pass. The
+ * same results, but by table lookup: its timing depends on the digits, so never use it for
+ * secrets.
+ */
+int nb_hex_decode_lower(uint8_t *out, size_t outlen, const char *hex, size_t hexlen);
+
 /** True when hex[0..len) is exactly len lowercase hex digits (what NIP-01 requires on the wire). */
 bool nb_hex_is_lower(const char *hex, size_t len);
 

@@ -78,6 +78,23 @@ int nb_buf_vappendf(nb_buf_t *b, const char *fmt, va_list ap)
     return 0;
 }
 
+int nb_buf_append_int(nb_buf_t *b, int64_t v)
+{
+    char tmp[20]; /* the digits of 2^63, backwards */
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    char out[21];
+    size_t k = 0;
+    if (v < 0) out[k++] = '-';
+    while (n > 0)
+        out[k++] = tmp[--n];
+    return nb_buf_append(b, out, k);
+}
+
 int nb_buf_appendf(nb_buf_t *b, const char *fmt, ...)
 {
     va_list ap;

@@ -184,29 +184,6 @@ const nb_str_t *nb_event_tag_value(const nb_event_t *ev, const char *name)
 
 /* ---- serialization ---------------------------------------------------------------------------- */
 
-/* Decimal digits of v into out (>= 21 bytes, no NUL); returns the count. */
-static size_t fmt_int(char *out, int64_t v)
-{
-    char tmp[21];
-    size_t n = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    size_t k = 0;
-    if (v < 0) out[k++] = '-';
-    while (n > 0)
-        out[k++] = tmp[--n];
-    return k;
-}
-
-static int append_int(nb_buf_t *out, int64_t v)
-{
-    char tmp[21];
-    return nb_buf_append(out, tmp, fmt_int(tmp, v));
-}
-
 static int append_hex_string(nb_buf_t *out, const uint8_t *bytes, size_t n)
 {
     char hex[2 * 64 + 3];
@@ -249,9 +226,9 @@ int nb_event_serialize(nb_buf_t *out, const nb_event_t *ev)
     int r = nb_buf_append(out, "[0,", 3);
     if (r == 0) r = append_hex_string(out, ev->pubkey, 32);
     if (r == 0) r = nb_buf_appendc(out, ',');
-    if (r == 0) r = append_int(out, ev->created_at);
+    if (r == 0) r = nb_buf_append_int(out, ev->created_at);
     if (r == 0) r = nb_buf_appendc(out, ',');
-    if (r == 0) r = append_int(out, ev->kind);
+    if (r == 0) r = nb_buf_append_int(out, ev->kind);
     if (r == 0) r = nb_buf_appendc(out, ',');
     if (r == 0) r = append_tags(out, ev);
     if (r == 0) r = nb_buf_appendc(out, ',');
@@ -268,9 +245,9 @@ int nb_event_to_json(nb_buf_t *out, const nb_event_t *ev)
     if (r == 0) r = nb_buf_appends(out, ",\"pubkey\":");
     if (r == 0) r = append_hex_string(out, ev->pubkey, 32);
     if (r == 0) r = nb_buf_appends(out, ",\"created_at\":");
-    if (r == 0) r = append_int(out, ev->created_at);
+    if (r == 0) r = nb_buf_append_int(out, ev->created_at);
     if (r == 0) r = nb_buf_appends(out, ",\"kind\":");
-    if (r == 0) r = append_int(out, ev->kind);
+    if (r == 0) r = nb_buf_append_int(out, ev->kind);
     if (r == 0) r = nb_buf_appends(out, ",\"tags\":");
     if (r == 0) r = append_tags(out, ev);
     if (r == 0) r = nb_buf_appends(out, ",\"content\":");
@@ -438,7 +415,7 @@ static int parse_hex(uint8_t *out, size_t n, const char *s, const nb_json_tok_t 
         if (nb_json_string_to(tmp, sizeof tmp, &len, s, t) != 0) return NB_EEVENT;
         p = tmp;
     }
-    if (len != 2 * n || !nb_hex_is_lower(p, len) || nb_hex_decode(out, n, p, len) != 0) return NB_EEVENT;
+    if (len != 2 * n || nb_hex_decode_lower(out, n, p, len) != 0) return NB_EEVENT;
     return 0;
 }
 

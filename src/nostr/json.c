@@ -68,6 +68,22 @@ static uint64_t has_zero(uint64_t v)
     return (v - ONES) & ~v & HIGHS;
 }
 
+/*
+ * How many bytes of the word come before the first flagged one (special != 0). The lowest flag of
+ * each test above is exact (a false flag needs a borrow from a true one below it), so on a
+ * little-endian machine that is the first flagged byte in memory; elsewhere 0, which is always
+ * safe: the caller looks at the bytes one at a time from there.
+ */
+static size_t first_flagged(uint64_t special)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(special) / 8;
+#else
+    (void)special;
+    return 0;
+#endif
+}
+
 bool nb_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
@@ -146,7 +162,10 @@ static int scan_string(parser_t *ps, const unsigned char **pp, const unsigned ch
             uint64_t v = load8(p);
             uint64_t special = (v & HIGHS) | has_zero(v ^ (ONES * '"')) | has_zero(v ^ (ONES * '\\')) |
                                ((v - ONES * 0x20) & ~v & HIGHS);
-            if (special != 0) break;
+            if (special != 0) {
+                p += first_flagged(special); /* straight to the byte that stopped the scan */
+                break;
+            }
             p += 8;
         }
         if (p >= end) return NB_EJSON; /* unterminated */
@@ -601,13 +620,25 @@ static const char escape_class[256] = {
     0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '\\',
 };
 
+/* Nonzero when one of the 8 bytes in v has an escape class: '"', '\\' or below 0x20. Exact as a
+ * whole-word answer (the same tests as scan_string's). */
+static uint64_t needs_escape8(uint64_t v)
+{
+    return has_zero(v ^ (ONES * '"')) | has_zero(v ^ (ONES * '\\')) | ((v - ONES * 0x20) & ~v & HIGHS);
+}
+
 int nb_json_write_string(nb_buf_t *out, const char *p, size_t len)
 {
     const unsigned char *s = (const unsigned char *)p;
     /* Size first, so the buffer is either fully written or untouched. */
     size_t need = len + 2;
-    for (size_t i = 0; i < len; i++) {
-        char c = escape_class[s[i]];
+    for (size_t i = 0; i < len;) {
+        /* Runs without '"', '\\' or control bytes (nearly all text) are skipped a word at a time. */
+        if (len - i >= 8 && !needs_escape8(load8(s + i))) {
+            i += 8;
+            continue;
+        }
+        char c = escape_class[s[i++]];
         if (c != 0) need += c == 'u' ? 5 : 1;
     }
     int r = nb_buf_reserve(out, need);
@@ -622,6 +653,8 @@ int nb_json_write_string(nb_buf_t *out, const char *p, size_t len)
         size_t i = 0;
         while (i < len) {
             size_t j = i;
+            while (len - j >= 8 && !needs_escape8(load8(s + j)))
+                j += 8;
             while (j < len && escape_class[s[j]] == 0)
                 j++;
             memcpy(o, p + i, j - i);

@@ -38,6 +38,9 @@ static void test_roundtrip_all_bytes(void)
     NB_CHECK(nb_hex_is_lower(hex, 512));
     NB_CHECK_INT(nb_hex_decode(back, sizeof back, hex, 512), 0);
     NB_CHECK_MEM(back, in, sizeof in);
+    memset(back, 0, sizeof back);
+    NB_CHECK_INT(nb_hex_decode_lower(back, sizeof back, hex, 512), 0);
+    NB_CHECK_MEM(back, in, sizeof in);
 }
 
 static void test_decode_length(void)
@@ -52,6 +55,12 @@ static void test_decode_length(void)
     NB_CHECK_INT(nb_hex_decode(out, (size_t)1 << (sizeof(size_t) * 8 - 1), "", 0), NB_EHEXLEN);
     /* a length error wins over bad characters */
     NB_CHECK_INT(nb_hex_decode(out, 2, "zzz", 3), NB_EHEXLEN);
+    NB_CHECK_INT(nb_hex_decode_lower(out, 2, "abc", 3), NB_EHEXLEN);
+    NB_CHECK_INT(nb_hex_decode_lower(out, 2, "abcdef", 6), NB_EHEXLEN);
+    NB_CHECK_INT(nb_hex_decode_lower(out, 1, "", 0), NB_EHEXLEN);
+    NB_CHECK_INT(nb_hex_decode_lower(out, (size_t)1 << (sizeof(size_t) * 8 - 1), "", 0), NB_EHEXLEN);
+    NB_CHECK_INT(nb_hex_decode_lower(out, 2, "zzz", 3), NB_EHEXLEN);
+    NB_CHECK_INT(nb_hex_decode_lower(out, 0, "", 0), 0);
 }
 
 static void test_decode_every_byte_value(void)
@@ -73,6 +82,17 @@ static void test_decode_every_byte_value(void)
         if (nb_hex_decode(&out, 1, s, 2) != want) NB_FAIL_("byte 0x%02x second: wrong result", c);
         bool lowdigit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
         if (nb_hex_is_lower(s, 2) != lowdigit) NB_FAIL_("nb_hex_is_lower wrong for byte 0x%02x", c);
+        /* nb_hex_decode_lower == nb_hex_is_lower + nb_hex_decode, in either position */
+        int want_lower = lowdigit ? 0 : NB_EHEX;
+        uint8_t low_out = 0xaa;
+        if (nb_hex_decode_lower(&low_out, 1, s, 2) != want_lower || (lowdigit && low_out != out))
+            NB_FAIL_("nb_hex_decode_lower wrong for byte 0x%02x second", c);
+        s[0] = (char)c;
+        s[1] = 'f';
+        low_out = 0xaa;
+        if (nb_hex_decode_lower(&low_out, 1, s, 2) != want_lower ||
+            (lowdigit && nb_hex_decode(&out, 1, s, 2) == 0 && low_out != out))
+            NB_FAIL_("nb_hex_decode_lower wrong for byte 0x%02x first", c);
     }
 }
 
@@ -85,6 +105,16 @@ static void test_decode_bad_chars(void)
     NB_CHECK_INT(nb_hex_decode(out, 4, "dead\0eef", 8), NB_EHEX);
     NB_CHECK_INT(nb_hex_decode(out, 4, "0x000000", 8), NB_EHEX);
     NB_CHECK_INT(nb_hex_decode(out, 4, "-1000000", 8), NB_EHEX);
+    NB_CHECK_INT(nb_hex_decode_lower(out, 4, "deadbeef", 8), 0);
+    NB_CHECK_MEM(out, "\xde\xad\xbe\xef", 4);
+    NB_CHECK_INT(nb_hex_decode_lower(out, 4, "deadBEEF", 8), NB_EHEX);
+    NB_CHECK_INT(nb_hex_decode_lower(out, 4, "deadbeeg", 8), NB_EHEX);
+    NB_CHECK_INT(nb_hex_decode_lower(out, 4, "dead\0eef", 8), NB_EHEX);
+    NB_CHECK_INT(nb_hex_decode_lower(out, 4,
+                                     "\xff\xff"
+                                     "000000",
+                                     8),
+                 NB_EHEX);
 }
 
 static void test_is_lower(void)

@@ -408,6 +408,30 @@ static uint32_t rnd(void)
     return (uint32_t)rng_state;
 }
 
+/* The writer skips 8 bytes at a time: every byte value at every offset of a longer string, against
+ * the one-byte results above. */
+static void test_write_string_words(void)
+{
+    char in[21], want[21 * 6 + 3];
+    memset(in, 'a', sizeof in);
+    for (int c = 0; c < 256; c++) {
+        for (size_t pos = 0; pos < sizeof in; pos++) {
+            in[pos] = (char)c;
+            char one[8];
+            if (c < 0x20)
+                snprintf(one, sizeof one, "%s", control_escapes[c]);
+            else if (c == '"' || c == '\\')
+                snprintf(one, sizeof one, "\\%c", c);
+            else
+                snprintf(one, sizeof one, "%c", c);
+            snprintf(want, sizeof want, "\"%.*s%s%.*s\"", (int)pos, in, one, (int)(sizeof in - pos - 1),
+                     in + pos + 1);
+            check_write(in, sizeof in, want);
+            in[pos] = 'a';
+        }
+    }
+}
+
 static void test_write_parse_roundtrip(void)
 {
     /* Arbitrary bytes: the writer escapes controls, the tokenizer accepts exactly the valid UTF-8
@@ -490,6 +514,7 @@ int main(void)
     NB_RUN(test_str_eq);
     NB_RUN(test_int64);
     NB_RUN(test_write_string);
+    NB_RUN(test_write_string_words);
     NB_RUN(test_write_parse_roundtrip);
     NB_RUN(test_utf8_valid);
     return nb_test_summary();
