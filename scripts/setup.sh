@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
 done
 
 APT_PACKAGES=(
-  build-essential cmake pkg-config git ca-certificates
+  build-essential cmake pkg-config git ca-certificates openssl
   libh2o-dev libsecp256k1-dev libwebsockets-dev libwebsockets-evlib-uv libcjson-dev uuid-dev
   libuv1-dev libssl-dev libsqlite3-dev libwslay-dev
   clang libclang-rt-14-dev curl

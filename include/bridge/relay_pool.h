@@ -20,7 +20,12 @@
  *     CLOSED "auth-required:" and events refused with OK false "auth-required:" are re-sent once
  *     the relay accepted the AUTH;
  *   - limits: a frame larger than max_frame (after reassembly) or a send queue above
- *     max_queue_bytes drops the connection (logged with the reason) and it reconnects.
+ *     max_queue_bytes drops the connection (logged with the reason) and it reconnects;
+ *   - liveness: ping_interval_s after the open or the last PONG the connection sends a PING;
+ *     when no PONG came pong_timeout_s later it is hung up (last_error says so) and reconnects;
+ *   - TLS (wss://): the system CA store or ca_file, and the certificate must match the host
+ *     name; a refused certificate is the attempt's last_error ("connect failed: TLS certificate
+ *     refused: hostname mismatch", "…: unable to get local issuer certificate", …).
  *
  * Threading: none. Every function must be called on the loop's thread. Callbacks run on the loop
  * and are never invoked from inside the call that started the operation (libuv's rule): a
@@ -89,6 +94,11 @@ typedef struct {
     uint32_t connect_timeout_s;  /* TCP + TLS + upgrade; default 10 */
     size_t dedup_capacity;       /* recent (event, subscription) pairs remembered; default 65,536 */
     uint32_t fd_limit;           /* lws fd_limit_per_thread; default 4,096 */
+    /** wss:// trust: NULL (default) = the system CA store (which also honours SSL_CERT_FILE /
+     *  SSL_CERT_DIR); else a PEM file of CA certificates trusted INSTEAD of the system store
+     *  (a private CA). Read during nb_pool_create only (not kept). The relay's certificate must
+     *  match the URL's host name either way. */
+    const char *ca_file;
     /** Optional: called on every state change of relay idx (info borrowed for the call). Never
      *  called from inside nb_pool_create or nb_pool_close. */
     void (*on_relay_state)(void *ud, size_t idx, const nb_relay_info_t *info);
@@ -100,9 +110,10 @@ void nb_pool_config_defaults(nb_pool_config_t *c);
 
 /**
  * Create the pool on loop and start connecting every relay (asynchronously). The config is
- * copied (urls too); keys stays borrowed. 0, NB_EINVAL (bad config), NB_EURL (a malformed URL;
- * nothing is created), NB_EIO (libwebsockets context creation failed, e.g. the evlib_uv plugin
- * is missing). *out is set only on success.
+ * copied (urls too); keys stays borrowed. 0, NB_EINVAL (bad config, or ca_file holds no PEM
+ * certificate), NB_EURL (a malformed URL; nothing is created), NB_EIO (ca_file cannot be read, or
+ * libwebsockets context creation failed, e.g. the evlib_uv plugin is missing). The reason is
+ * logged. *out is set only on success.
  */
 int nb_pool_create(nb_pool_t **out, uv_loop_t *loop, const nb_pool_config_t *c);
 

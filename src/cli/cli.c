@@ -33,6 +33,9 @@ static const char usage_text[] =
     "  --bind HOST:PORT              listen address (default 127.0.0.1:3000; env BRIDGE_BIND)\n"
     "  --relay URL                   a ws:// or wss:// relay, repeatable (env BRIDGE_RELAYS, comma-\n"
     "                                separated; default wss://relay.tenex.chat)\n"
+    "  --relay-ca FILE               trust the CA certificates in this PEM file for wss:// relays\n"
+    "                                instead of the system store (a private CA; env BRIDGE_RELAY_CA);\n"
+    "                                the host name is still checked\n"
     "  --owner NPUB                  the projects' owner (default: the key's own pubkey)\n"
     "  --api-key KEY                 require this API key (Authorization: Bearer or X-Api-Key),\n"
     "                                repeatable (env BRIDGE_API_KEYS, comma-separated; default: none =\n"
@@ -89,6 +92,7 @@ static const char usage_text[] =
     "  TENEX_NSEC                    the secret key (nsec1… or 64 hex digits), used when --nsec-file\n"
     "                                is not given; removed from the environment once read\n"
     "  BRIDGE_RELAYS, BRIDGE_BIND    defaults for --relay and --bind\n"
+    "  BRIDGE_RELAY_CA               default for --relay-ca\n"
     "  BRIDGE_API_KEYS               API keys, comma-separated (removed from the environment once read)\n"
     "\n"
     "Exit status: 0 success, 1 a negative answer (verify: invalid), 2 bad usage or bad input.\n";

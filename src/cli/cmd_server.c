@@ -37,6 +37,7 @@ typedef struct {
     char *relay_env; /* owned copy of BRIDGE_RELAYS, split in place */
     const char *owner;
     const char *nsec_file;
+    const char *relay_ca; /* --relay-ca / BRIDGE_RELAY_CA; NULL = the system CA store */
     uint8_t backends[MAX_LIST][32];
     size_t n_backends;
     const char *cors[MAX_LIST];
@@ -154,6 +155,10 @@ static int parse_opts(opts_t *o, int argc, char **argv)
         } else if (strcmp(a, "--relay") == 0) {
             VALUE();
             r = add_relays(o, (char *)v);
+        } else if (strcmp(a, "--relay-ca") == 0) {
+            VALUE();
+            if (*v == '\0') return nb_cli_fail("--server", "--relay-ca needs a path");
+            o->relay_ca = v;
         } else if (strcmp(a, "--owner") == 0) {
             VALUE();
             o->owner = v;
@@ -283,6 +288,10 @@ static int parse_opts(opts_t *o, int argc, char **argv)
         const char *env = getenv("BRIDGE_RELAYS");
         o->relay_env = nb_strdup(env && *env ? env : "wss://relay.tenex.chat");
         if (add_relays(o, o->relay_env) != 0) return NB_EXIT_USAGE;
+    }
+    if (o->relay_ca == NULL) {
+        const char *env = getenv("BRIDGE_RELAY_CA");
+        if (env != NULL && *env) o->relay_ca = env;
     }
     /* no XDG_STATE_HOME nor HOME: memory (nb_cmd_server warns) */
     if (o->state == NULL && nb_convo_default_path(o->state_default, sizeof(o->state_default)) == 0)
@@ -423,6 +432,8 @@ int nb_cmd_server(int argc, char **argv)
     pc.keys = &s->keys;
     pc.publish_timeout_ms = o.publish_s * 1000;
     if (o.max_frame) pc.max_frame = o.max_frame;
+    pc.ca_file = o.relay_ca;
+    if (o.relay_ca != NULL) NB_INFO("relay TLS: trusting only the CA certificates in %s", o.relay_ca);
     pc.on_relay_state = on_relay_state;
     pc.ud = s;
     int r = nb_pool_create(&s->pool, &s->loop, &pc);

@@ -11,6 +11,10 @@
  *    later ones are ignored.
  *  - Retry timers are our own uv_timer_t: an lws_sul scheduled from a close path fired late.
  *  - Writes only from CLIENT_WRITEABLE, one lws_write per callback, LWS_PRE bytes of headroom.
+ *  - A refused server certificate reaches CLIENT_CONNECTION_ERROR only as "connect SSL err 1:
+ *    error:00000001:lib(0)::reason(1)"; the reason comes earlier, through
+ *    OPENSSL_PERFORM_SERVER_CERT_VERIFICATION (lws' verify callback, preverify_ok in len), and is
+ *    kept for the error text.
  */
 #include "relay_conn.h"
 
@@ -18,6 +22,7 @@
 #include "bridge/log.h"
 #include "bridge/mem.h"
 
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -196,6 +201,7 @@ static void connect_now(nb_relay_conn_t *c)
 
     set_state(c, NB_RELAY_CONNECTING);
     c->attempt_live = true;
+    c->tls_verify_err = 0;
     struct lws *wsi = lws_client_connect_via_info(&i);
     if (!c->attempt_live) return; /* failed synchronously; attempt_over already ran from a callback */
     if (wsi == NULL) {
@@ -285,6 +291,8 @@ int nb_relay_conn_init(nb_relay_conn_t *c, uv_loop_t *loop, struct lws_context *
     c->retry.retry_ms_table_count = 1;
     c->retry.secs_since_valid_ping = (uint16_t)cfg->ping_interval_s;
     c->retry.secs_since_valid_hangup = (uint16_t)(cfg->ping_interval_s + cfg->pong_timeout_s);
+    c->ping_ms = cfg->ping_interval_s * 1000u;
+    c->pong_ms = cfg->pong_timeout_s * 1000u;
     c->cb = *cb;
     c->ud = ud;
     c->index = index;
@@ -448,6 +456,17 @@ static int on_receive(nb_relay_conn_t *c, struct lws *wsi, const char *in, size_
     return 0;
 }
 
+/* lws hangs up a connection whose PING went unanswered (its "validity" timer) without telling
+ * the callback why: an open connection that ends after the ping time plus most of the pong time
+ * without a PONG was that hang-up. */
+static void note_pong_timeout(nb_relay_conn_t *c)
+{
+    if (!c->was_open || c->ping_ms == 0) return;
+    uint64_t silent = uv_now(c->loop) - c->valid_at;
+    if (silent >= c->ping_ms + c->pong_ms / 2)
+        set_error(c, "no pong within %u s of a ping (relay unresponsive)", c->pong_ms / 1000u);
+}
+
 int nb_relay_conn_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     nb_relay_conn_t *c = wsi != NULL ? lws_get_opaque_user_data(wsi) : NULL;
@@ -458,7 +477,7 @@ int nb_relay_conn_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void
         c->wsi = wsi;
         c->was_open = true;
         c->connects++;
-        c->opened_at = uv_now(c->loop);
+        c->opened_at = c->valid_at = uv_now(c->loop);
         NB_INFO("relay: open url=%s", c->url);
         set_state(c, NB_RELAY_OPEN);
         c->cb.on_open(c->ud, c);
@@ -466,6 +485,9 @@ int nb_relay_conn_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void
         return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE:
         return on_receive(c, wsi, in, len);
+    case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+        if (c->wsi == wsi) c->valid_at = uv_now(c->loop);
+        return 0;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
         return on_writeable(c, wsi);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
@@ -474,16 +496,27 @@ int nb_relay_conn_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void
             set_error(c, "closed by relay (code %u)", (unsigned)(b[0] << 8 | b[1]));
         }
         return 0;
+    case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+        /* user: the X509_STORE_CTX, len: OpenSSL's preverify_ok. Returning 0 keeps its verdict. */
+        if (len == 0 && user != NULL && c->tls_verify_err == 0)
+            c->tls_verify_err = X509_STORE_CTX_get_error((X509_STORE_CTX *)user);
+        return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
-        char why[128];
-        snprintf(why, sizeof why, "connect failed: %s", in != NULL ? (const char *)in : "unknown");
+        char why[160];
+        if (c->tls_verify_err != 0)
+            snprintf(why, sizeof why, "connect failed: TLS certificate refused: %s",
+                     X509_verify_cert_error_string(c->tls_verify_err));
+        else
+            snprintf(why, sizeof why, "connect failed: %s", in != NULL ? (const char *)in : "unknown");
         attempt_over(c, wsi, why);
         return 0;
     }
     case LWS_CALLBACK_CLIENT_CLOSED:
+        if (c->attempt_live) note_pong_timeout(c);
         attempt_over(c, wsi, "connection closed");
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
+        if (c->attempt_live) note_pong_timeout(c);
         attempt_over(c, wsi,
                      c->state == NB_RELAY_CONNECTING ? "no WebSocket upgrade before the connect timeout"
                                                      : "connection destroyed");

@@ -70,7 +70,8 @@ struct nb_relay_conn {
     const char *protocol_name;
     size_t max_frame, max_queue_bytes;
     uint32_t backoff_min_ms, backoff_max_ms;
-    lws_retry_bo_t retry; /* ping / hang-up policy for lws */
+    uint32_t ping_ms, pong_ms; /* liveness: lws pings ping_ms after valid_at, hangs up pong_ms later */
+    lws_retry_bo_t retry;      /* ping / hang-up policy for lws */
     nb_relay_conn_cb_t cb;
     void *ud;
     size_t index; /* the owner's index of this relay */
@@ -82,6 +83,8 @@ struct nb_relay_conn {
     uint64_t reconnects, connects;
     uint32_t attempt; /* consecutive failed attempts */
     uint64_t opened_at;
+    uint64_t valid_at;  /* uv_now() of the open or the last PONG */
+    int tls_verify_err; /* first X509_V_ERR_* of this attempt's certificate check; 0 = none */
     bool stopping;
     bool gai_pending;
     bool attempt_live; /* a wsi exists (or is being created) for the current attempt */

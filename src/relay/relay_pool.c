@@ -18,6 +18,9 @@
 #include "relay_conn.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -770,6 +773,27 @@ static void lws_log_to_ours(int level, const char *line)
         NB_DEBUG("lws: %.*s", (int)n, line);
 }
 
+/* lws 4.1.6 only logs when it cannot load client_ssl_ca_filepath and carries on with an empty
+ * trust store (every wss:// relay would then fail its handshake): check the file up front. */
+static int check_ca_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        NB_ERROR("relay: cannot read the CA file %s: %s", path, strerror(errno));
+        return NB_EIO;
+    }
+    fclose(f);
+    X509_STORE *st = X509_STORE_new();
+    int ok = st != NULL && X509_STORE_load_locations(st, path, NULL) == 1;
+    X509_STORE_free(st);
+    ERR_clear_error();
+    if (!ok) {
+        NB_ERROR("relay: the CA file %s holds no PEM certificate", path);
+        return NB_EINVAL;
+    }
+    return 0;
+}
+
 int nb_pool_create(nb_pool_t **out, uv_loop_t *loop, const nb_pool_config_t *c)
 {
     if (c->max_frame < 1024 || c->max_queue_bytes < 1024 || c->max_subs == 0 || c->backoff_min_ms == 0 ||
@@ -782,11 +806,16 @@ int nb_pool_create(nb_pool_t **out, uv_loop_t *loop, const nb_pool_config_t *c)
             return NB_EURL;
         }
     }
+    if (c->ca_file != NULL) {
+        int err = check_ca_file(c->ca_file);
+        if (err < 0) return err;
+    }
 
     nb_pool_t *p = nb_calloc(1, sizeof *p);
     p->loop = loop;
     p->cfg = *c;
     p->cfg.urls = NULL;
+    p->cfg.ca_file = NULL; /* loaded into the context's TLS client context below; not kept */
     p->protocols[0].name = PROTOCOL_NAME;
     p->protocols[0].callback = nb_relay_conn_lws_cb;
     p->protocols[0].rx_buffer_size = 16384;
@@ -796,6 +825,12 @@ int nb_pool_create(nb_pool_t **out, uv_loop_t *loop, const nb_pool_config_t *c)
     memset(&info, 0, sizeof info);
     void *foreign_loops[1] = {loop};
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    if (c->ca_file != NULL) {
+        /* The default vhost's client SSL_CTX gets this file instead of the OS store (without
+         * DISABLE_OS_CA_CERTS lws 4.1.6 would load both). Host names are checked either way. */
+        info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+        info.client_ssl_ca_filepath = c->ca_file;
+    }
     info.foreign_loops = foreign_loops;
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = p->protocols;

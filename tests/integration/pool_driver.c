@@ -3,7 +3,7 @@
  *
  *   pool_driver --relay URL [--relay URL …] [--backoff-min MS] [--backoff-max MS]
  *               [--connect-timeout S] [--ping S] [--pong S] [--max-frame N] [--max-queue N]
- *               [--max-subs N] [--publish-timeout MS] [--dedup N] [--no-keys]
+ *               [--max-subs N] [--publish-timeout MS] [--dedup N] [--ca PEM] [--no-keys]
  *
  * Commands on stdin, one per line:
  *   sub NAME FILTERS      FILTERS: a JSON filter object or an array of them
@@ -441,6 +441,8 @@ int main(int argc, char **argv)
             cfg.publish_timeout_ms = (uint32_t)atoi(v);
         else if (strcmp(a, "--dedup") == 0)
             cfg.dedup_capacity = (size_t)atol(v);
+        else if (strcmp(a, "--ca") == 0)
+            cfg.ca_file = v;
         else {
             fprintf(stderr, "unknown option %s\n", a);
             return 2;

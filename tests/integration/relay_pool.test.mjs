@@ -9,7 +9,7 @@ import process from 'node:process';
 import { test } from 'node:test';
 
 import {
-  BUILD_DIR, finalizeEvent, freePort, generateSecretKey, relayClient, startProcess, startRelay,
+  BUILD_DIR, finalizeEvent, freePort, generateSecretKey, relayClient, sleep, startProcess, startRelay,
   startSilentTcp, waitUntil,
 } from '../js/lib/harness.mjs';
 
@@ -220,6 +220,50 @@ test('a relay that accepts TCP but never upgrades is retried', async () => {
     'backoff after an upgrade that never came', 20000);
   assert.match(r.error, /upgrade|timed out|destroyed|closed/);
   await waitUntil(() => silent.connections >= 2, { what: 'a second TCP connection', timeoutMs: 20000 });
+  await d.quit();
+});
+
+test('a relay that stops answering pings is hung up after ping + pong, and reconnected once it answers again', async () => {
+  const PING_S = 1;
+  const PONG_S = 2;
+  const relay = await startRelay();
+  const d = startDriver([relay.url], ['--ping', String(PING_S), '--pong', String(PONG_S), '--connect-timeout', '2']);
+  await d.open(0, 1);
+  await d.sub('s', { kinds: [1] });
+  await d.eose('s');
+  // A relay that answers its pings stays up well past ping + pong (lws counts only PONGs).
+  await sleep((PING_S + PONG_S) * 1000 + 1500);
+  assert.equal(d.lines().filter(l => l.ev === 'relay' && l.state !== 'open' && l.connects >= 1).length, 0,
+    `the connection stayed up while pongs came; output:\n${d.proc.output().slice(-3000)}`);
+
+  // Frozen: the relay's sockets stay open but nothing is read, so no PONG comes back.
+  const stalledAt = Date.now();
+  assert.equal((await relay.stall()).paused, 1);
+  const down = await d.waitFor(l => l.ev === 'relay' && l.state === 'backoff' && l.connects === 1,
+    'the hang-up of the frozen relay', 20000);
+  const downAfterMs = Date.now() - stalledAt;
+  // The last PONG came at most PING_S before the stall, so the hang-up is due by ping + pong
+  // after it; the slack is for a slow (sanitizer) build, not a tolerance of the liveness check.
+  assert.ok(downAfterMs <= (PING_S + PONG_S) * 1000 + 2000, `marked down ${downAfterMs} ms after the stall`);
+  assert.match(down.error, /no pong within 2 s/);
+
+  // Still frozen (new upgrades are held too): attempts time out, nothing opens.
+  await d.waitFor(l => l.ev === 'relay' && l.state === 'backoff' && l.connects === 1 && /upgrade/.test(l.error),
+    'a reconnect attempt that timed out during the stall', 20000);
+  assert.equal(d.lines().filter(l => l.ev === 'relay' && l.connects >= 2).length, 0, 'no reconnect during the stall');
+
+  await relay.unstall();
+  await d.open(0, 2);
+  // The subscription is re-sent and the connection works: an event published now arrives.
+  await waitUntil(async () => {
+    const s = await relay.stats(); // the frozen connection goes once its socket is read again
+    return s.connectionsOpen === 1 && s.subscriptionsOpen >= 1;
+  }, { what: 'the REQ re-sent on the new connection' });
+  const client = await relayClient(relay.url);
+  const ev = await client.publish({ kind: 1, content: 'after the stall' });
+  await d.waitFor(l => l.ev === 'event' && l.id === ev.id, 'an event after the reconnect');
+  const res = await d.pub('p', 1, 'published after the stall');
+  assert.equal(res.result, 'OK');
   await d.quit();
 });
 

@@ -4,10 +4,12 @@
 //
 //   node tests/js/relay.mjs --port N [--host 127.0.0.1] [--auth] [--replay-ephemeral SECS]
 //                           [--test-hooks] [--max-message-bytes N] [--db PATH]
-//                           [--max-subscriptions N] [--verbose] [--die-with-parent]
+//                           [--max-subscriptions N] [--tls-cert PEM --tls-key PEM]
+//                           [--verbose] [--die-with-parent]
 //
-// Prints exactly one line `READY ws://HOST:PORT` on stdout once it listens (--port 0 picks a free
-// port); everything else goes to stderr. SIGTERM/SIGINT: close every client and exit 0.
+// Prints exactly one line `READY ws://HOST:PORT` (`READY wss://HOST:PORT` with TLS) on stdout once
+// it listens (--port 0 picks a free port); everything else goes to stderr. SIGTERM/SIGINT: close
+// every client and exit 0.
 //
 // What it adds to the library (see tests/js/README.md and TESTING.md "The relay"):
 //  * live broadcast honours every filter field, tag filters included (#e, #E, #p, #P, …); the
@@ -18,11 +20,15 @@
 //  * --replay-ephemeral S: ephemeral events of the last S seconds are replayed to new REQs
 //    (after the stored ones, before EOSE);
 //  * --test-hooks: HTTP side channel on the same port (POST /_test/inject, /_test/raw,
-//    /_test/drop; GET /_test/stats);
+//    /_test/drop, /_test/stall, /_test/unstall; GET /_test/stats);
+//  * --tls-cert/--tls-key: serve wss:// (and the hooks over https) with this certificate chain
+//    and key (PEM files), for TLS tests with a private CA;
 //  * --die-with-parent: exit when stdin reaches EOF (the harness keeps a pipe open, so the relay
 //    never outlives a test process that was killed).
 
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
 import { WebSocketServer } from 'ws';
@@ -42,7 +48,7 @@ function usage(msg) {
   process.stderr.write(
     'usage: node relay.mjs --port N [--host 127.0.0.1] [--auth] [--replay-ephemeral SECS]\n' +
     '       [--test-hooks] [--max-message-bytes N] [--db PATH] [--max-subscriptions N]\n' +
-    '       [--verbose] [--die-with-parent]\n');
+    '       [--tls-cert PEM --tls-key PEM] [--verbose] [--die-with-parent]\n');
   process.exit(2);
 }
 
@@ -58,6 +64,8 @@ try {
       'max-message-bytes': { type: 'string', default: String(4 * 1024 * 1024) },
       db: { type: 'string', default: ':memory:' },
       'max-subscriptions': { type: 'string', default: '1000' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       'die-with-parent': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -83,6 +91,8 @@ const TEST_HOOKS = args['test-hooks'];
 const MAX_MESSAGE_BYTES = intArg('max-message-bytes', 1024);
 const MAX_SUBS = intArg('max-subscriptions', 1);
 const VERBOSE = args.verbose;
+if (Boolean(args['tls-cert']) !== Boolean(args['tls-key'])) usage('--tls-cert and --tls-key go together');
+const TLS = args['tls-cert'] ? { cert: readFileSync(args['tls-cert']), key: readFileSync(args['tls-key']) } : null;
 
 // ---- logging (stderr only: stdout carries the READY line and nothing else) -----------------
 const log = (...parts) => process.stderr.write(`relay[${process.pid}]: ${parts.join(' ')}\n`);
@@ -285,8 +295,11 @@ function statsSnapshot() {
   pruneReplay();
   return {
     auth: AUTH,
+    tls: Boolean(TLS),
     replayEphemeralSecs: REPLAY_SECS,
     connectionsOpen: connections.length,
+    connectionsTotal: connCounter, // WebSocket connections ever opened
+    stalled,
     subscriptionsOpen: connections.reduce((n, c) => n + Object.keys(c.subscriptions).length, 0),
     connections,
     eventsStored: storedCount(),
@@ -340,10 +353,49 @@ async function handleTestHook(req, res, url) {
     for (const ws of wss.clients) { ws.terminate(); dropped++; }
     return reply(res, 200, { dropped });
   }
+  if (route === 'POST /_test/stall') {
+    // A frozen relay that keeps its sockets open: every WebSocket stops being read (so pings
+    // are never answered, messages never handled) and new WebSocket upgrades are held without
+    // an answer, until POST /_test/unstall or, with ?ms=N, N ms from now. The hooks still work.
+    const ms = Number(url.searchParams.get('ms') || 0);
+    const paused = stall();
+    if (ms > 0) stallTimer = setTimeout(unstall, ms);
+    return reply(res, 200, { paused });
+  }
+  if (route === 'POST /_test/unstall') return reply(res, 200, unstall());
   return reply(res, 404, { error: `no such test hook: ${route}` });
 }
 
-const server = http.createServer((req, res) => {
+// ---- stall (the /_test/stall hook) ------------------------------------------------------------
+let stalled = false;
+let stallTimer = null;
+const heldUpgrades = []; // verifyClient callbacks of upgrades that arrived during a stall
+
+function stall() {
+  stalled = true;
+  clearTimeout(stallTimer);
+  let paused = 0;
+  for (const ws of wss.clients) {
+    ws.pause(); // stops reading the socket: no PONG, no message handling; the socket stays open
+    paused++;
+  }
+  return paused;
+}
+
+function unstall() {
+  stalled = false;
+  clearTimeout(stallTimer);
+  stallTimer = null;
+  let resumed = 0;
+  for (const ws of wss.clients) {
+    if (ws.isPaused) { ws.resume(); resumed++; }
+  }
+  const upgrades = heldUpgrades.splice(0);
+  for (const cb of upgrades) cb(true); // ws destroys the socket if the client gave up meanwhile
+  return { resumed, upgrades: upgrades.length };
+}
+
+const onRequest = (req, res) => {
   const url = new URL(req.url, 'http://relay.invalid');
   if (url.pathname.startsWith('/_test/')) {
     if (!TEST_HOOKS) return reply(res, 404, { error: 'test hooks are off (--test-hooks)' });
@@ -361,9 +413,16 @@ const server = http.createServer((req, res) => {
   }
   res.writeHead(426, { 'Content-Type': 'text/plain' });
   res.end('this is a Nostr relay: connect with a WebSocket\n');
-});
+};
+const server = TLS ? https.createServer(TLS, onRequest) : http.createServer(onRequest);
+// A failed TLS handshake (e.g. the client refused our certificate) is the client's business.
+server.on('tlsClientError', e => { if (VERBOSE) log('tls client error', e.message); });
 
-const wss = new WebSocketServer({ server, maxPayload: MAX_MESSAGE_BYTES });
+const wss = new WebSocketServer({
+  server,
+  maxPayload: MAX_MESSAGE_BYTES,
+  verifyClient: (_info, cb) => (stalled ? heldUpgrades.push(cb) : cb(true)),
+});
 
 wss.on('connection', (ws, req) => {
   const info = { n: ++connCounter, remote: `${req.socket.remoteAddress}:${req.socket.remotePort}`, connectedAt: Date.now() };
@@ -431,5 +490,5 @@ wss.on('error', onListenError);
 server.listen(PORT, HOST, () => {
   const { port } = server.address();
   const host = HOST.includes(':') ? `[${HOST}]` : HOST;
-  process.stdout.write(`READY ws://${host}:${port}\n`);
+  process.stdout.write(`READY ${TLS ? 'wss' : 'ws'}://${host}:${port}\n`);
 });

@@ -10,6 +10,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -290,21 +291,27 @@ export function startProcess(cmd, args = [], opts = {}) {
 
 // ---- the relay ----------------------------------------------------------------------------------
 /**
- * Start tests/js/relay.mjs on 127.0.0.1. opts: {port (default: a free one), auth, replayEphemeral
- * (seconds), testHooks (default true), maxMessageBytes, maxSubscriptions, persist (default true:
- * events survive restart()), verbose, args (extra CLI args)}. Returns
+ * Start tests/js/relay.mjs on 127.0.0.1. opts: {port (default: a free one), host (default
+ * 127.0.0.1; 'localhost' binds the address a client resolving "localhost" gets first), auth,
+ * replayEphemeral (seconds), testHooks (default true), maxMessageBytes, maxSubscriptions, persist
+ * (default true: events survive restart()), tls ({cert, key}: PEM file paths; serves wss://, and
+ * the hooks over https), verbose, args (extra CLI args)}. Returns
  *   {url, port, pid, proc, stop(), kill(signal = 'SIGKILL'), restart(), running(), output(),
- *    stats(), inject(eventOrRaw, {sub, all}), raw(text|Buffer, {binary}), drop()}.
+ *    stats(), inject(eventOrRaw, {sub, all}), raw(text|Buffer, {binary}), drop(),
+ *    stall(ms?), unstall()}.
  * stop() = SIGTERM and wait for the exit; kill() = signal and wait; restart() starts it again on
- * the same port (stopping it first if it still runs) with the same stored events.
+ * the same port (stopping it first if it still runs) with the same stored events. stall() freezes
+ * every WebSocket (no reads, so no pongs; new upgrades held) until unstall() or ms later.
  */
 export async function startRelay(opts = {}) {
   const {
     auth = false, replayEphemeral = 0, testHooks = true, maxMessageBytes, maxSubscriptions,
-    persist = true, verbose = process.env.RELAY_VERBOSE === '1', args: extra = [],
+    persist = true, verbose = process.env.RELAY_VERBOSE === '1', args: extra = [], tls = null,
+    host = '127.0.0.1',
   } = opts;
   const port = opts.port ?? (await freePort());
-  const args = [RELAY_SCRIPT, '--port', String(port), '--host', '127.0.0.1', '--die-with-parent'];
+  const args = [RELAY_SCRIPT, '--port', String(port), '--host', host, '--die-with-parent'];
+  if (tls) args.push('--tls-cert', tls.cert, '--tls-key', tls.key);
   if (auth) args.push('--auth');
   if (replayEphemeral) args.push('--replay-ephemeral', String(replayEphemeral));
   if (testHooks) args.push('--test-hooks');
@@ -314,14 +321,15 @@ export async function startRelay(opts = {}) {
   if (persist) args.push('--db', path.join(tempDir('bridge-relay-'), 'events.sqlite'));
   args.push(...extra);
 
-  const url = `ws://127.0.0.1:${port}`;
-  const httpBase = `http://127.0.0.1:${port}`;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const url = `${tls ? 'wss' : 'ws'}://${urlHost}:${port}`;
+  const httpBase = `${tls ? 'https' : 'http'}://${urlHost}:${port}`;
   const handle = { url, port, httpBase, proc: null, pid: null };
 
   async function launch() {
     const proc = startProcess(process.execPath, args, { stdin: 'pipe', name: `relay:${port}`, echo: verbose });
     try {
-      await proc.waitForLine(/^READY (ws:\/\/\S+)$/, 30000);
+      await proc.waitForLine(/^READY (wss?:\/\/\S+)$/, 30000);
     } catch (e) {
       await proc.stop('SIGKILL');
       throw e;
@@ -342,7 +350,8 @@ export async function startRelay(opts = {}) {
 
   async function hook(method, route, body, query = {}) {
     const qs = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined && v !== null)).toString();
-    const res = await fetch(`${httpBase}/_test/${route}${qs ? `?${qs}` : ''}`, { method, body });
+    const target = `${httpBase}/_test/${route}${qs ? `?${qs}` : ''}`;
+    const res = tls ? await httpsJson(method, target, body) : await fetch(target, { method, body });
     const json = await res.json();
     if (!res.ok) throw new Error(`relay hook ${route}: ${res.status} ${JSON.stringify(json)}`);
     return json;
@@ -352,10 +361,33 @@ export async function startRelay(opts = {}) {
     hook('POST', 'inject', typeof ev === 'string' || Buffer.isBuffer(ev) ? ev : JSON.stringify(ev), { sub, all: all ? '1' : undefined });
   handle.raw = (data, { binary } = {}) => hook('POST', 'raw', data, { binary: binary ? '1' : undefined });
   handle.drop = () => hook('POST', 'drop');
+  handle.stall = ms => hook('POST', 'stall', undefined, { ms });
+  handle.unstall = () => hook('POST', 'unstall');
 
   await launch();
   onCleanup(() => handle.kill('SIGKILL'));
   return handle;
+}
+
+/**
+ * A fetch-like request to a TLS relay's hooks: {ok, status, json()}. The certificate is not
+ * checked: this is the test's side channel to its own child (a relay may serve a certificate made
+ * to be refused); what is under test is the client's check.
+ */
+function httpsJson(method, target, body) {
+  return new Promise((resolve, reject) => {
+    const req = https.request(target, { method, rejectUnauthorized: false }, res => {
+      const chunks = [];
+      res.on('data', c => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, json: async () => JSON.parse(text) });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /**
@@ -399,7 +431,8 @@ const toBytes = k => (typeof k === 'string' ? hexToBytes(k) : k);
 /**
  * Connect to a relay. opts: {authKey (secret key, hex or bytes: do NIP-42 AUTH with it as soon as
  * the challenge arrives, and resolve only after the relay accepted it), key (default signing key:
- * authKey, else a fresh one), timeoutMs (default 10000, for every wait)}. Returns a client:
+ * authKey, else a fresh one), ca (PEM buffer trusted for wss://), timeoutMs (default 10000, for
+ * every wait)}. Returns a client:
  *   secretKey, pubkey, messages (every frame received, parsed), challenge (last AUTH challenge),
  *   sign(template, key?) → signed event (created_at defaults to now, tags to [], content to ''),
  *   publish(eventOrTemplate, key?) → {ok, message, id, event} (waits for the relay's OK),
@@ -416,7 +449,7 @@ export async function relayClient(url, opts = {}) {
   const { timeoutMs = 10000 } = opts;
   const authKey = opts.authKey ? toBytes(opts.authKey) : null;
   const secretKey = opts.key ? toBytes(opts.key) : authKey || generateSecretKey();
-  const ws = new WebSocket(url);
+  const ws = new WebSocket(url, opts.ca ? { ca: opts.ca } : undefined);
   const messages = [];
   const listeners = new Set();
   const subs = new Map();
