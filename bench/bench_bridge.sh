@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_bridge.sh — the bridge end to end: added latency relay frame → SSE bytes at 1, 100 and
-# 1,000 streams, time to publish, verified chunks/s per core at saturation, RSS per open stream and
-# 10,000 open streams, each next to the libsecp256k1 floor and the loopback transport floor
+# 1,000 streams, time to publish, verified chunks/s per core at saturation, short non-streaming
+# requests/s (32 keep-alive clients), RSS per open stream and 10,000 open streams, each next to the libsecp256k1 floor and the loopback transport floor
 # measured in the same run. Prints figures (medians over RUNS) and never fails on them.
 #
 #   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBRIDGE_TESTS=OFF
@@ -16,7 +16,7 @@
 # each run, for the machine to be idle (default 900; 0 = do not wait); BENCH_ATTEMPTS (5) and
 # BENCH_OTHERS_MAX (15): a run during which other processes used more than that % of a CPU is
 # repeated, and the cleanest attempt kept; BENCH_SCENARIOS to run a subset (default "lat1 lat100
-# lat1000 lat1000h publish throughput capacity jsrelay"); BENCH_KEEP=dir keeps raw outputs and
+# lat1000 lat1000h publish throughput requests capacity jsrelay"); BENCH_KEEP=dir keeps raw outputs and
 # bridge logs; with BENCH_REPORT_ONLY=1 as well, only the table is printed again from that dir.
 set -euo pipefail
 { # the whole script is one compound command: bash parses it before running, so editing this file
@@ -30,7 +30,7 @@ BRIDGE=$BUILD/bridge
 CPU_B=${BENCH_CPU_BRIDGE:-0}
 CPU_L=${BENCH_CPU_LOAD:-1}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-900}
-SCENARIOS=${BENCH_SCENARIOS:-"lat1 lat100 lat1000 lat1000h publish throughput capacity jsrelay"}
+SCENARIOS=${BENCH_SCENARIOS:-"lat1 lat100 lat1000 lat1000h publish throughput requests capacity jsrelay"}
 for f in "$LOAD" "$BRIDGE"; do
   [ -x "$f" ] || { echo "bench_bridge: $f is not built (cmake --build $BUILD -j2)" >&2; exit 2; }
 done
@@ -91,6 +91,7 @@ args_of() { # scenario → bench_bridge_load arguments
     lat1000h)   echo "--scenario latency --streams 1000 --rate 10 --seconds 10" ;;
     publish)    echo "--scenario publish --requests 300" ;;
     throughput) echo "--scenario throughput --streams 1000 --window 1 --seconds 8" ;;
+    requests)   echo "--scenario requests --clients 32 --seconds 10" ;;
     capacity)   echo "--scenario capacity --streams 10000 --hold 10 --probe-extra" ;;
     jsrelay)    echo "(tests/js/relay.mjs alone)" ;;
     *) echo "bench_bridge: unknown scenario $1" >&2; exit 2 ;;
@@ -217,6 +218,16 @@ printf '  verified chunks per bridge CPU second %s [%s]   (= %s%% of the parse+v
 printf '  chunks/s wall %s, bridge CPU %s%%, load generator CPU %s%%, others %s%%, latency p50 %s µs p99 %s µs\n' \
   "$(fmt "$(m throughput chunks_per_s)")" "$(fmt "$(m throughput bridge_cpu_pct)")" "$(fmt "$(m throughput bench_cpu_pct)")" \
   "$(m throughput others_cpu_pct)" "$(fmt "$(m throughput p50_us)")" "$(fmt "$(m throughput p99_us)")"
+
+echo
+echo "== short non-streaming requests: 32 keep-alive clients, closed loop, a new thread per request"
+printf '  requests/s completed %s [%s]   per bridge CPU second %s [%s]   errors %s [%s]\n' \
+  "$(fmt "$(m requests requests_per_s)")" "$(runs requests requests_per_s)" \
+  "$(fmt "$(m requests requests_per_bridge_cpu_s)")" "$(runs requests requests_per_bridge_cpu_s)" \
+  "$(m requests errors)" "$(runs requests errors)"
+printf '  request written → whole response read: p50 %s µs p99 %s µs; bridge CPU %s%%, load generator CPU %s%%, others %s%%\n' \
+  "$(fmt "$(m requests p50_us)")" "$(fmt "$(m requests p99_us)")" "$(fmt "$(m requests bridge_cpu_pct)")" \
+  "$(fmt "$(m requests bench_cpu_pct)")" "$(m requests others_cpu_pct)"
 
 echo
 echo "== capacity: 10,000 idle streams"

@@ -31,6 +31,12 @@
  *               signed kind:1 read on the relay socket (and where that time goes)
  *   capacity    N idle streams: bridge RSS before/after, held --hold seconds, then one delta to
  *               every stream at once, then a completion to each
+ *   requests    --clients C keep-alive HTTP/1.1 connections, closed loop for --seconds: each POSTs a
+ *               short non-streaming request ("stream":false, a fresh user text, so a new thread
+ *               each time), reads the whole JSON answer, checks its status and text, and sends
+ *               the next; the agent answers each kind:1 at once with one delta (seq 1) and the
+ *               completion, signed then. Requests/s, request written → whole response read, and
+ *               requests per bridge CPU second
  *
  * Prints a "floor …" and a "result …" line (key=value); never fails on figures. Exit status 1 only when the run itself broke (bridge died, timeout, no stream open).
  */
@@ -67,7 +73,7 @@ extern char **environ;
 
 /* ---- options ------------------------------------------------------------------------------ */
 
-typedef enum { SC_LATENCY = 1, SC_THROUGHPUT, SC_PUBLISH, SC_CAPACITY } scenario_t;
+typedef enum { SC_LATENCY = 1, SC_THROUGHPUT, SC_PUBLISH, SC_CAPACITY, SC_REQUESTS } scenario_t;
 
 static struct {
     const char *bridge;
@@ -77,6 +83,7 @@ static struct {
     double rate;
     double seconds;
     int requests;
+    int clients;
     int window;
     double hold;
     int content;
@@ -97,6 +104,7 @@ static struct {
     .rate = 20,
     .seconds = 10,
     .requests = 200,
+    .clients = 32,
     .window = 1,
     .hold = 5,
     .content = 100,
@@ -1169,6 +1177,8 @@ static bool send_next(stream_t *s)
     return true;
 }
 
+static void rq_agent(rconn_t *c, const nb_event_t *ev, const char *root_hex, const char *id_hex);
+
 static void agent_on_message(rconn_t *c, const nb_event_t *ev, uint64_t t)
 {
     char id_hex[65], root_hex[65];
@@ -1179,6 +1189,10 @@ static void agent_on_message(rconn_t *c, const nb_event_t *ev, uint64_t t)
     while ((tag = nb_event_next_tag(ev, "e", &from)) != NULL)
         if (tag->n >= 4 && nb_tag_item_eq(tag, 3, "root") && tag->items[1].len == 64)
             memcpy(root_hex, tag->items[1].p, 64);
+    if (o.sc == SC_REQUESTS && ev->content.len >= 6 && memcmp(ev->content.p, "breq ", 5) == 0) {
+        rq_agent(c, ev, root_hex, id_hex);
+        return;
+    }
     if (ev->content.len < 7 || memcmp(ev->content.p, "bench ", 6) != 0) return;
     int slot = atoi(ev->content.p + 6);
     if (slot < 0 || slot >= n_slots) return;
@@ -1572,6 +1586,309 @@ static void alloc_samples(uint64_t n)
     if (o.dump) lat_at = nb_calloc(cap_lat ? cap_lat : 1, sizeof *lat_at);
 }
 
+/* ---- the requests scenario: keep-alive clients, short non-streaming turns ------------------ */
+
+typedef struct rclient {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_write_t wr;
+    bool tcp_live, reopen, busy, stopped, counted;
+    nb_buf_t in;
+    char req[512];
+    uint64_t reqno, t_req;
+    char expect[4200]; /* "\"content\":\"<the agent's answer>\"" */
+    size_t expect_len;
+} rclient_t;
+
+static rclient_t *rcl;
+static int rq_connected, rq_stopped;
+static uint64_t rq_next_no, rq_deadline, rq_last_t;
+static struct {
+    uint64_t sent, ok, non200, bad_body, conn_errors, timeouts, reconnects, answers;
+} rq;
+static uint64_t *rq_lat;
+static size_t rq_n_lat, rq_cap_lat;
+static nb_buf_t rq_body;
+
+static void rq_connect(rclient_t *c);
+static void rq_send(rclient_t *c);
+
+/* The agent: one delta (seq 1) and the completion, signed now, both frames in one write. */
+static void rq_agent(rconn_t *c, const nb_event_t *ev, const char *root_hex, const char *id_hex)
+{
+    static stream_t tmp; /* only slot and the three ids are read by make_delta / make_completion */
+    long no = 0;
+    for (size_t i = 5; i < ev->content.len && ev->content.p[i] >= '0' && ev->content.p[i] <= '9'; i++)
+        no = no * 10 + (ev->content.p[i] - '0');
+    rsub_t *sub = sub_by_e(c, root_hex);
+    if (sub == NULL) {
+        fprintf(stderr, "relay: kind:1 for request %ld but no subscription names its root\n", no);
+        return;
+    }
+    tmp.slot = (int)no;
+    memcpy(tmp.root_hex, root_hex, 65);
+    memcpy(tmp.msg_hex, id_hex, 65);
+    nb_hex_encode(tmp.user_hex, ev->pubkey, 32);
+    int64_t now = (int64_t)time(NULL);
+    nb_event_t e;
+    nb_buf_t f;
+    nb_buf_init(&f, SIZE_MAX);
+    make_delta(&e, &tmp, 1, now);
+    frame_event(&f, sub->id, &e);
+    nb_event_dispose(&e);
+    make_completion(&e, &tmp, 1, now);
+    frame_event(&f, sub->id, &e);
+    nb_event_dispose(&e);
+    rc_send(c, f.data, f.len);
+    nb_buf_dispose(&f);
+    rq.answers++;
+}
+
+/* A whole response in p[0..n)? 1: yes (*used bytes, body decoded into body), 0: not yet,
+ * -1: not a response this client can read (no length and not chunked). */
+static int rq_response(const char *p, size_t n, int *status, nb_buf_t *body, bool *conn_close, size_t *used)
+{
+    const char *end = memmem(p, n, "\r\n\r\n", 4);
+    if (end == NULL) return n > 65536 ? -1 : 0;
+    size_t hl = (size_t)(end + 4 - p);
+    char hdr[4096];
+    size_t cp = hl < sizeof hdr ? hl : sizeof hdr - 1;
+    memcpy(hdr, p, cp);
+    hdr[cp] = '\0';
+    if (sscanf(hdr, "HTTP/1.%*d %d", status) != 1) return -1;
+    *conn_close = strcasestr(hdr, "\r\nconnection: close") != NULL;
+    nb_buf_reset(body);
+    const char *cl = strcasestr(hdr, "\r\ncontent-length:");
+    if (cl != NULL) {
+        size_t len = (size_t)strtoul(cl + 17, NULL, 10);
+        if (n - hl < len) return 0;
+        nb_buf_append(body, p + hl, len);
+        *used = hl + len;
+        return 1;
+    }
+    if (strcasestr(hdr, "\r\ntransfer-encoding: chunked") == NULL) return -1;
+    size_t pos = hl;
+    for (;;) {
+        const char *le = memmem(p + pos, n - pos, "\r\n", 2);
+        if (le == NULL) return 0;
+        size_t sz = (size_t)strtoul(p + pos, NULL, 16);
+        pos = (size_t)(le + 2 - p);
+        if (sz == 0) {
+            if (n - pos < 2) return 0; /* no trailers expected: the final CRLF */
+            *used = pos + 2;
+            return 1;
+        }
+        if (n - pos < sz + 2) return 0;
+        nb_buf_append(body, p + pos, sz);
+        pos += sz + 2;
+    }
+}
+
+static void rq_finish(rclient_t *c)
+{
+    c->busy = false;
+    if (!c->stopped) {
+        c->stopped = true;
+        rq_stopped++;
+    }
+    if (c->tcp_live && !uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, NULL);
+    c->tcp_live = false;
+}
+
+static bool rq_in_window(void)
+{
+    return phase == P_SEND && !bridge_exited && uv_hrtime() < rq_deadline;
+}
+
+static void rq_next(rclient_t *c)
+{
+    if (rq_in_window())
+        rq_send(c);
+    else
+        rq_finish(c);
+}
+
+static void rq_on_closed(uv_handle_t *h)
+{
+    rclient_t *c = h->data;
+    if (!c->reopen) return;
+    c->reopen = false;
+    if (phase == P_OPEN) {
+        rq_connect(c);
+    } else if (rq_in_window()) {
+        rq.reconnects++;
+        rq_connect(c);
+    } else {
+        rq_finish(c);
+    }
+}
+
+/* The connection is gone (or unusable): a new one, and the next request on it if time is left. */
+static void rq_reconnect(rclient_t *c)
+{
+    c->busy = false;
+    if (!c->tcp_live || uv_is_closing((uv_handle_t *)&c->tcp)) return;
+    c->tcp_live = false;
+    c->reopen = true;
+    uv_close((uv_handle_t *)&c->tcp, rq_on_closed);
+}
+
+static void rq_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    uint64_t t = uv_hrtime();
+    rclient_t *c = st->data;
+    if (nread < 0) {
+        if (c->busy) {
+            rq.conn_errors++;
+            note_error("connection closed before the whole response", 44);
+        }
+        rq_reconnect(c);
+        return;
+    }
+    if (nread == 0) return;
+    nb_buf_append(&c->in, b->base, (size_t)nread);
+    if (!c->busy) return;
+    int status = 0;
+    bool conn_close = false;
+    size_t used = 0;
+    int r = rq_response(c->in.data, c->in.len, &status, &rq_body, &conn_close, &used);
+    if (r == 0) return;
+    c->busy = false;
+    rq_last_t = t;
+    if (r < 0) {
+        rq.conn_errors++;
+        note_error(c->in.data, c->in.len);
+        rq_reconnect(c);
+        return;
+    }
+    if (status != 200) {
+        rq.non200++;
+        if (cs.first_bad_status == 0) cs.first_bad_status = status;
+        note_error(rq_body.data ? rq_body.data : "", rq_body.len);
+    } else if (rq_body.data == NULL || memmem(rq_body.data, rq_body.len, c->expect, c->expect_len) == NULL) {
+        rq.bad_body++;
+        note_error(rq_body.data ? rq_body.data : "", rq_body.len);
+    } else {
+        rq.ok++;
+        if (rq_n_lat == rq_cap_lat) {
+            rq_cap_lat = rq_cap_lat ? 2 * rq_cap_lat : 65536;
+            rq_lat = nb_realloc(rq_lat, rq_cap_lat * sizeof *rq_lat);
+        }
+        rq_lat[rq_n_lat++] = t - c->t_req;
+    }
+    nb_buf_consume(&c->in, used);
+    if (conn_close) {
+        rq_reconnect(c);
+        return;
+    }
+    rq_next(c);
+}
+
+static void rq_send(rclient_t *c)
+{
+    c->reqno = ++rq_next_no;
+    char txt[4096], body[256];
+    size_t tl = content_of(txt, sizeof txt, (int)c->reqno, 1);
+    c->expect_len = (size_t)snprintf(c->expect, sizeof c->expect, "\"content\":\"%.*s\"", (int)tl, txt);
+    int bl = snprintf(body, sizeof body,
+                      "{\"model\":\"%s\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":"
+                      "\"breq %" PRIu64 ": hello\"}]}",
+                      SLUG, c->reqno);
+    int rl = snprintf(c->req, sizeof c->req,
+                      "POST /%s/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: "
+                      "application/json\r\nContent-Length: %d\r\n\r\n%s",
+                      DTAG, http_port, bl, body);
+    c->busy = true;
+    rq.sent++;
+    uv_buf_t b = uv_buf_init(c->req, (unsigned)rl);
+    c->t_req = uv_hrtime();
+    int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (r == rl) return;
+    if (r > 0) b = uv_buf_init(c->req + r, (unsigned)(rl - r));
+    if (r > 0 || r == UV_EAGAIN) {
+        if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, NULL) == 0) return;
+    }
+    rq.conn_errors++;
+    note_error("cannot write the request", 24);
+    rq_reconnect(c);
+}
+
+static void rq_on_connect(uv_connect_t *req, int status)
+{
+    rclient_t *c = req->data;
+    if (status < 0) {
+        rq.conn_errors++;
+        note_error("cannot connect", 14);
+        c->tcp_live = false;
+        c->reopen = true;
+        uv_close((uv_handle_t *)&c->tcp, rq_on_closed);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, rq_on_read);
+    if (phase == P_OPEN) {
+        if (!c->counted) {
+            c->counted = true;
+            rq_connected++;
+        }
+        drive();
+    } else {
+        rq_next(c);
+    }
+}
+
+static void rq_connect(rclient_t *c)
+{
+    uv_tcp_init(loop, &c->tcp);
+    c->tcp.data = c;
+    c->tcp_live = true;
+    c->creq.data = c;
+    nb_buf_reset(&c->in);
+    if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&http_addr, rq_on_connect) != 0) {
+        rq.conn_errors++;
+        note_error("cannot connect", 14);
+        rq_finish(c);
+    }
+}
+
+static void rq_open_all(void)
+{
+    rcl = nb_calloc((size_t)o.clients, sizeof *rcl);
+    nb_buf_init(&rq_body, 16u << 20);
+    for (int i = 0; i < o.clients; i++) {
+        nb_buf_init(&rcl[i].in, 16u << 20);
+        rq_connect(&rcl[i]);
+    }
+}
+
+/* Every client connected: the measured phase, each sends its first request now. */
+static void rq_begin(void)
+{
+    begin_measured_send();
+    send_t0 = uv_hrtime();
+    meas_t0 = send_t0;
+    rq_deadline = send_t0 + (uint64_t)(o.seconds * 1e9);
+    for (int i = 0; i < o.clients; i++)
+        rq_send(&rcl[i]);
+}
+
+/* In P_SEND: done when every client has stopped; a request unanswered 30 s after the end is
+ * counted as a timeout. */
+static void rq_drive(uint64_t now)
+{
+    if (rq_stopped < o.clients && now > rq_deadline + 30000000000ull) {
+        for (int i = 0; i < o.clients; i++) {
+            if (rcl[i].busy) rq.timeouts++;
+            if (!rcl[i].stopped) rq_finish(&rcl[i]);
+        }
+        if (rq.timeouts) note_error("no response within 30 s of the end", 34);
+    }
+    if (rq_stopped < o.clients) return;
+    end_measure();
+    if (rq_last_t > meas_t0) meas_t1 = rq_last_t;
+    stop_bridge();
+}
+
 static bool all_received(void)
 {
     for (int i = 0; i < n_measure; i++) {
@@ -1612,7 +1929,10 @@ static void drive(void)
                 ok += streams[i].done_seen;
             if (ok == 0) die("no warm-up request succeeded (first error: %s)", cs.first_error);
             rss_base = rss_kb(bridge_proc.pid);
-            if (o.sc == SC_PUBLISH) {
+            if (o.sc == SC_REQUESTS) {
+                set_phase(P_OPEN);
+                rq_open_all();
+            } else if (o.sc == SC_PUBLISH) {
                 begin_measured_send();
                 set_phase(P_PUBLISH);
                 seq_next_slot = first_measure;
@@ -1631,6 +1951,10 @@ static void drive(void)
         }
         break;
     case P_OPEN: {
+        if (o.sc == SC_REQUESTS) {
+            if (rq_connected == o.clients) rq_begin();
+            break;
+        }
         open_more();
         if (opened_measure == n_measure && measure_settled == n_measure) {
             if (measure_open() == 0) die("no stream opened (first error: %s)", cs.first_error);
@@ -1701,7 +2025,9 @@ static void drive(void)
         break;
     }
     case P_SEND:
-        if (o.sc == SC_LATENCY) {
+        if (o.sc == SC_REQUESTS) {
+            rq_drive(now);
+        } else if (o.sc == SC_LATENCY) {
             send_due();
             if (slot_next >= slots_total) {
                 set_phase(P_DRAIN);
@@ -1795,7 +2121,22 @@ static void report(void)
         done += s->done_seen;
     }
     printf("result scenario=%s streams=%d", o.sc_name, n_measure);
-    if (o.sc == SC_PUBLISH) {
+    if (o.sc == SC_REQUESTS) {
+        qsort(rq_lat, rq_n_lat, sizeof *rq_lat, cmp_u64);
+        double wall = (double)(meas_t1 - meas_t0) / 1e9;
+        double bcpu = br_cpu1 - br_cpu0, mcpu = me_cpu1 - me_cpu0;
+        uint64_t errors = rq.non200 + rq.bad_body + rq.conn_errors + rq.timeouts;
+        printf(" clients=%d sent=%" PRIu64 " completed=%" PRIu64 " errors=%" PRIu64 " req_non200=%" PRIu64
+               " bad_body=%" PRIu64 " conn_errors=%" PRIu64 " timeouts=%" PRIu64 " reconnects=%" PRIu64
+               " agent_answers=%" PRIu64 " relay_reqs=%" PRIu64 " relay_closes=%" PRIu64,
+               o.clients, rq.sent, rq.ok, errors, rq.non200, rq.bad_body, rq.conn_errors, rq.timeouts, rq.reconnects,
+               rq.answers, rstat.reqs, rstat.closes);
+        printf(" wall_s=%.2f requests_per_s=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f"
+               " bridge_cpu_s=%.2f bridge_cpu_pct=%.1f bench_cpu_pct=%.1f requests_per_bridge_cpu_s=%.0f",
+               wall, wall > 0 ? (double)rq.ok / wall : 0, pct_us(rq_lat, rq_n_lat, 0.5), pct_us(rq_lat, rq_n_lat, 0.9),
+               pct_us(rq_lat, rq_n_lat, 0.99), pct_us(rq_lat, rq_n_lat, 0.999), pct_us(rq_lat, rq_n_lat, 1.0), bcpu,
+               wall > 0 ? 100 * bcpu / wall : 0, wall > 0 ? 100 * mcpu / wall : 0, bcpu > 0 ? (double)rq.ok / bcpu : 0);
+    } else if (o.sc == SC_PUBLISH) {
         uint64_t *pub = nb_calloc((size_t)n_measure, sizeof *pub), *hold = nb_calloc((size_t)n_measure, sizeof *hold),
                  *ttfb = nb_calloc((size_t)n_measure, sizeof *ttfb), *req = nb_calloc((size_t)n_measure, sizeof *req),
                  *after = nb_calloc((size_t)n_measure, sizeof *after);
@@ -1873,9 +2214,9 @@ static void report(void)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: bench_bridge_load --bridge PATH --scenario latency|throughput|publish|capacity\n"
-            "         [--streams N] [--rate HZ] [--seconds S] [--requests N] [--window W] [--hold S]\n"
-            "         [--content BYTES] [--bridge-cpu C] [--bench-cpu C] [--bridge-log PATH]\n"
+            "usage: bench_bridge_load --bridge PATH --scenario latency|throughput|publish|capacity|requests\n"
+            "         [--streams N] [--rate HZ] [--seconds S] [--requests N] [--clients C] [--window W]\n"
+            "         [--hold S] [--content BYTES] [--bridge-cpu C] [--bench-cpu C] [--bridge-log PATH]\n"
             "         [--timeout S] [--floor-ms MS] [--warmup N] [--probe-extra] [--bridge-arg ARG]...\n"
             "         [--open-concurrency N] [--verbose] [--dump FILE]\n");
     exit(2);
@@ -1913,6 +2254,7 @@ int main(int argc, char **argv)
                    : !strcmp(v, "throughput") ? SC_THROUGHPUT
                    : !strcmp(v, "publish")    ? SC_PUBLISH
                    : !strcmp(v, "capacity")   ? SC_CAPACITY
+                   : !strcmp(v, "requests")   ? SC_REQUESTS
                                               : 0;
             if (o.sc == 0) usage();
         } else if (OPT("--streams"))
@@ -1923,6 +2265,8 @@ int main(int argc, char **argv)
             o.seconds = atof(v);
         else if (OPT("--requests"))
             o.requests = atoi(v);
+        else if (OPT("--clients"))
+            o.clients = atoi(v);
         else if (OPT("--window"))
             o.window = atoi(v);
         else if (OPT("--hold"))
@@ -1955,7 +2299,7 @@ int main(int argc, char **argv)
             usage();
 #undef OPT
     }
-    if (o.bridge == NULL || o.streams < 1 || o.rate <= 0 || o.window < 1 || o.warmup < 1) usage();
+    if (o.bridge == NULL || o.streams < 1 || o.clients < 1 || o.rate <= 0 || o.window < 1 || o.warmup < 1) usage();
     if (o.content < 16) o.content = 16;
     if (o.content > 4000) o.content = 4000;
 
@@ -1980,7 +2324,7 @@ int main(int argc, char **argv)
     pin(o.bench_cpu);
     measure_transport();
 
-    n_measure = o.sc == SC_PUBLISH ? o.requests : o.streams;
+    n_measure = o.sc == SC_PUBLISH ? o.requests : o.sc == SC_REQUESTS ? 0 : o.streams;
     first_measure = o.warmup;
     n_slots = o.warmup + n_measure + (o.probe_extra ? 1 : 0);
     streams = nb_calloc((size_t)n_slots, sizeof *streams);
