@@ -82,7 +82,8 @@ typedef struct {
  * Parse one client message. 0 on success; else a negative nb_err_t, with e filled (status 400,
  * type "invalid_request_error", param naming the field, e.g. "history[3].content") and, when
  * the object had a parseable thread_id, msg->has_thread/thread set so the error can name it.
- * msg must be zeroed or disposed; on failure everything allocated is released.
+ * msg must be zeroed or disposed; on failure everything allocated is released except
+ * msg->request_id (kept, when it was read, so the error can carry it): dispose msg either way.
  */
 int nb_native_parse(nb_native_msg_t *msg, const char *p, size_t len, const nb_native_limits_t *lim,
                     nb_api_error_t *e);

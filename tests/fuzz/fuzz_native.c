@@ -42,6 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nb_native_parse(&m, p, size, &lim, &e) != 0) {
         if (e.status != 400 || e.message[0] == '\0' || strcmp(e.type, "invalid_request_error") != 0) abort();
         if (m.project || m.model || m.chat.messages || m.chat.model || m.chat.n_messages) abort();
+        if (m.request_id != NULL && strlen(m.request_id) > lim.max_field) abort();
+        nb_native_msg_dispose(&m); /* the request id survives a failure */
     } else {
         const uint8_t *thread = m.has_thread ? m.thread : NULL;
         switch (m.type) {
