@@ -25,6 +25,8 @@ void nb_buf_init(nb_buf_t *b, size_t max);
 void nb_buf_dispose(nb_buf_t *b);
 /** Forget the contents, keep the storage. */
 void nb_buf_reset(nb_buf_t *b);
+/** Forget the contents; free the storage too when it grew past keep bytes (a burst is over). */
+void nb_buf_shrink(nb_buf_t *b, size_t keep);
 /** Make room for n more bytes. 0 or NB_ETOOBIG. */
 int nb_buf_reserve(nb_buf_t *b, size_t n);
 /** Append n bytes. 0 or NB_ETOOBIG (buffer unchanged). */

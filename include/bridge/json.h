@@ -86,6 +86,12 @@ uint32_t nb_json_obj_get(const char *s, const nb_json_tok_t *toks, uint32_t obj,
  */
 int nb_json_write_string(nb_buf_t *out, const char *p, size_t len);
 
+/**
+ * At p (p < end, *p >= 0x80): the length of the well-formed UTF-8 sequence starting there (*ok
+ * true), else of its maximal ill-formed subpart, at least 1 (*ok false) — the bytes one U+FFFD
+ * replaces.
+ */
+size_t nb_utf8_step(const unsigned char *p, const unsigned char *end, bool *ok);
 /** True when p[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool nb_utf8_valid(const char *p, size_t len);
 

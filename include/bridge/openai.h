@@ -13,6 +13,7 @@
 #define BRIDGE_OPENAI_H
 
 #include "bridge/buf.h"
+#include "bridge/json.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -70,6 +71,17 @@ typedef struct {
 int nb_chat_req_parse(nb_chat_req_t *req, const char *body, size_t len, const nb_chat_limits_t *lim,
                       nb_api_error_t *err);
 void nb_chat_req_dispose(nb_chat_req_t *req);
+
+/* The pieces of a message, for other parsers of OpenAI-shaped messages (the native API). */
+/** The role a JSON string token names (system, developer, user, assistant, tool, function), or 0. */
+nb_chat_role_t nb_chat_role_parse(const char *s, const nb_json_tok_t *t);
+/**
+ * Append the text of a content token to text: a string, null (nothing), or an array of parts of
+ * which the "text" ones count, joined by "\n". Errors are 400s naming param; too_long is the
+ * message when text's ceiling is reached (NB_ETOOBIG).
+ */
+int nb_chat_content_text(nb_buf_t *text, const char *s, const nb_json_tok_t *toks, uint32_t v,
+                         const char *param, const char *too_long, nb_api_error_t *err);
 
 /** What every chunk of one completion shares. */
 typedef struct {

@@ -242,6 +242,14 @@ bool nb_bridge_admit(nb_bridge_t *b, int slot, nb_api_error_t *e, uint64_t *retr
     return true;
 }
 
+void nb_bridge_respond_limited(nb_http_req_t *r, const nb_api_error_t *e, uint64_t retry_s)
+{
+    char v[24];
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)retry_s);
+    nb_http_req_add_header(r, "Retry-After", v);
+    nb_http_respond_error(r, e);
+}
+
 static void route_chat(void *ud, nb_http_req_t *r, const char *dtag, const char *body, size_t len)
 {
     nb_bridge_t *b = ud;
@@ -250,10 +258,7 @@ static void route_chat(void *ud, nb_http_req_t *r, const char *dtag, const char 
     nb_api_error_t e;
     uint64_t retry_s;
     if (!nb_bridge_admit(b, slot, &e, &retry_s)) {
-        char v[24];
-        snprintf(v, sizeof(v), "%llu", (unsigned long long)retry_s);
-        nb_http_req_add_header(r, "Retry-After", v);
-        nb_http_respond_error(r, &e);
+        nb_bridge_respond_limited(r, &e, retry_s);
         return;
     }
     nb_session_start(b, r, slot, dtag, body, len);

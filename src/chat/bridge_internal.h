@@ -93,6 +93,8 @@ static inline int nb_bridge_key_index(int slot)
  * concurrency and per-minute rate (a token taken when it may). false fills e (429) and *retry_s.
  */
 bool nb_bridge_admit(nb_bridge_t *b, int slot, nb_api_error_t *e, uint64_t *retry_s);
+/** Answer r with a refusal of nb_bridge_admit: its 429 and Retry-After. */
+void nb_bridge_respond_limited(nb_http_req_t *r, const nb_api_error_t *e, uint64_t retry_s);
 
 /** Start a session for one chat request (takes over r). key: the per_key slot of its API key. */
 void nb_session_start(nb_bridge_t *b, nb_http_req_t *r, int key, const char *dtag, const char *body,

@@ -14,10 +14,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* An event with the client's request id as its first member: {"request_id":"…", + the rest. */
+/* Append an event, with the client's request id (if any) as its first member:
+ * {"request_id":"…", + the rest. */
 static void tag_event(nb_buf_t *out, const char *json, size_t len, const char *request_id)
 {
-    nb_buf_reset(out);
     if (request_id == NULL || len == 0 || json[0] != '{') {
         nb_buf_append(out, json, len);
         return;
@@ -26,6 +26,14 @@ static void tag_event(nb_buf_t *out, const char *json, size_t len, const char *r
     nb_json_write_string(out, request_id, strlen(request_id));
     if (len > 2) nb_buf_appendc(out, ',');
     nb_buf_append(out, json + 1, len - 1);
+}
+
+/* The request limits, for a native message as for an OpenAI body. */
+static void limits_of(const nb_bridge_t *b, nb_native_limits_t *lim)
+{
+    nb_native_limits_defaults(lim);
+    lim->max_history = b->cfg.limits.max_messages;
+    lim->max_text = b->cfg.limits.max_text;
 }
 
 /* ---- WS /chat ---------------------------------------------------------------------------------- */
@@ -46,6 +54,7 @@ static int ws_send_tagged(sock_t *k, const char *json, size_t len, const char *r
 {
     if (k->ws == NULL) return NB_ECLOSED;
     if (request_id == NULL) return nb_ws_send(k->ws, json, len);
+    nb_buf_reset(&k->tagged);
     tag_event(&k->tagged, json, len, request_id);
     return nb_ws_send(k->ws, k->tagged.data, k->tagged.len);
 }
@@ -141,9 +150,7 @@ static void on_ws_message(void *ud, nb_ws_t *ws, const char *p, size_t len, bool
         return;
     }
     nb_native_limits_t lim;
-    nb_native_limits_defaults(&lim);
-    lim.max_history = k->b->cfg.limits.max_messages;
-    lim.max_text = k->b->cfg.limits.max_text;
+    limits_of(k->b, &lim);
     nb_native_msg_t m;
     memset(&m, 0, sizeof(m));
     nb_api_error_t e;
@@ -247,7 +254,14 @@ typedef struct {
     nb_http_req_t *r; /* NULL once answered or gone */
     nb_session_t *s;
     bool started;
+    nb_buf_t out; /* one SSE event */
 } sse_t;
+
+static void sse_free(sse_t *x)
+{
+    nb_buf_dispose(&x->out);
+    nb_free(x);
+}
 
 static int sse_emit(void *ud, nb_session_t *s, const char *type, const char *json, size_t len,
                     const nb_api_error_t *e)
@@ -264,23 +278,13 @@ static int sse_emit(void *ud, nb_session_t *s, const char *type, const char *jso
         nb_http_sse_start(x->r);
         x->started = true;
     }
-    nb_buf_t b;
-    nb_buf_init(&b, len + 4096);
-    if (strcmp(type, "end") == 0 || strcmp(type, "error") == 0) nb_buf_appendf(&b, "event: %s\n", type);
-    nb_buf_appends(&b, "data: ");
-    if (nb_session_request_id(s) != NULL) {
-        nb_buf_t t;
-        nb_buf_init(&t, SIZE_MAX);
-        tag_event(&t, json, len, nb_session_request_id(s));
-        nb_buf_append(&b, t.data, t.len);
-        nb_buf_dispose(&t);
-    } else {
-        nb_buf_append(&b, json, len);
-    }
-    nb_buf_appends(&b, "\n\n");
-    int r = nb_http_sse_write(x->r, b.data, b.len);
-    nb_buf_dispose(&b);
-    return r;
+    nb_buf_t *b = &x->out;
+    nb_buf_reset(b);
+    if (strcmp(type, "end") == 0 || strcmp(type, "error") == 0) nb_buf_appendf(b, "event: %s\n", type);
+    nb_buf_appends(b, "data: ");
+    tag_event(b, json, len, nb_session_request_id(s));
+    nb_buf_appends(b, "\n\n");
+    return nb_http_sse_write(x->r, b->data, b->len);
 }
 
 static void sse_done(void *ud, nb_session_t *s)
@@ -288,7 +292,7 @@ static void sse_done(void *ud, nb_session_t *s)
     sse_t *x = ud;
     (void)s;
     if (x->r != NULL) nb_http_sse_end(x->r);
-    nb_free(x);
+    sse_free(x);
 }
 
 static const nb_native_sink_t sse_sink = {sse_emit, sse_done};
@@ -298,7 +302,7 @@ static void on_sse_gone(void *ud)
     sse_t *x = ud;
     x->r = NULL;
     nb_session_t *s = x->s;
-    nb_free(x);
+    sse_free(x);
     if (s != NULL) nb_session_detach(s);
 }
 
@@ -312,9 +316,7 @@ void nb_bridge_route_chat_sse(void *ud, nb_http_req_t *r, const char *body, size
         return;
     }
     nb_native_limits_t lim;
-    nb_native_limits_defaults(&lim);
-    lim.max_history = b->cfg.limits.max_messages;
-    lim.max_text = b->cfg.limits.max_text;
+    limits_of(b, &lim);
     nb_native_msg_t m;
     memset(&m, 0, sizeof(m));
     if (nb_native_parse(&m, body, len, &lim, &e) != 0) {
@@ -333,14 +335,12 @@ void nb_bridge_route_chat_sse(void *ud, nb_http_req_t *r, const char *body, size
     uint64_t retry_s;
     if (!nb_bridge_admit(b, slot, &e, &retry_s)) {
         nb_native_msg_dispose(&m);
-        char v[24];
-        snprintf(v, sizeof(v), "%llu", (unsigned long long)retry_s);
-        nb_http_req_add_header(r, "Retry-After", v);
-        nb_http_respond_error(r, &e);
+        nb_bridge_respond_limited(r, &e, retry_s);
         return;
     }
     sse_t *x = nb_calloc(1, sizeof(*x));
     x->r = r;
+    nb_buf_init(&x->out, 64u * 1024 * 1024);
     nb_http_req_on_gone(r, on_sse_gone, x);
     /* the session may end (sse_done frees x) before it returns: then it returns NULL */
     nb_session_t *s = nb_session_start_native(b, &sse_sink, x, slot, &m);

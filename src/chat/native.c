@@ -137,45 +137,6 @@ out:
     return r;
 }
 
-static const struct {
-    const char *name;
-    nb_chat_role_t role;
-} roles[] = {
-    {"system", NB_ROLE_SYSTEM},       {"developer", NB_ROLE_DEVELOPER}, {"user", NB_ROLE_USER},
-    {"assistant", NB_ROLE_ASSISTANT}, {"tool", NB_ROLE_TOOL},           {"function", NB_ROLE_FUNCTION},
-};
-
-/*
- * content as openai.c reads it: a string, or an array of parts of which the "text" ones count,
- * joined by "\n" (images and audio carry no text for an agent). Appends to text, whose ceiling is
- * what is left of max_text.
- */
-static int parse_content(nb_buf_t *text, const char *s, const nb_json_tok_t *toks, uint32_t v,
-                         const char *param, nb_api_error_t *e)
-{
-    if (toks[v].type == NB_JSON_STRING)
-        return nb_json_string(text, s, &toks[v]) == 0
-                   ? 0
-                   : invalid(e, NB_ETOOBIG, param, "the conversation is too long (at '%s')", param);
-    if (toks[v].type != NB_JSON_ARRAY)
-        return invalid(e, NB_EINVAL, param, "'%s' must be a string or an array of content parts", param);
-    uint32_t p = v + 1;
-    bool first = true;
-    for (uint32_t j = 0; j < toks[v].size; j++, p = toks[p].next) {
-        uint32_t ty = nb_json_obj_get(s, toks, p, "type");
-        if (ty == 0 || toks[ty].type != NB_JSON_STRING)
-            return invalid(e, NB_EINVAL, param, "each part of '%s' must be an object with a \"type\"", param);
-        if (!nb_json_str_eq(s, &toks[ty], "text")) continue;
-        uint32_t tx = nb_json_obj_get(s, toks, p, "text");
-        if (tx == 0 || toks[tx].type != NB_JSON_STRING)
-            return invalid(e, NB_EINVAL, param, "a text part of '%s' needs a string \"text\"", param);
-        if ((!first && nb_buf_appendc(text, '\n') != 0) || nb_json_string(text, s, &toks[tx]) != 0)
-            return invalid(e, NB_ETOOBIG, param, "the conversation is too long (at '%s')", param);
-        first = false;
-    }
-    return 0;
-}
-
 /* One message of chat from content token v (0 or null = empty text), charged to *used. */
 static int add_message(nb_chat_req_t *chat, nb_chat_role_t role, const char *s, const nb_json_tok_t *toks,
                        uint32_t v, const char *param, const nb_native_limits_t *lim, size_t *used,
@@ -183,7 +144,9 @@ static int add_message(nb_chat_req_t *chat, nb_chat_role_t role, const char *s, 
 {
     nb_buf_t text;
     nb_buf_init(&text, lim->max_text - *used);
-    int r = present(toks, v) ? parse_content(&text, s, toks, v, param, e) : 0;
+    int r = present(toks, v)
+                ? nb_chat_content_text(&text, s, toks, v, param, "the conversation is too long", e)
+                : 0;
     if (r != 0) {
         nb_buf_dispose(&text);
         return r;
@@ -214,9 +177,7 @@ static int parse_history(nb_chat_req_t *chat, const char *s, const nb_json_tok_t
         snprintf(param, sizeof(param), "history[%u].role", i);
         if (f[0].val == 0 || toks[f[0].val].type != NB_JSON_STRING)
             return invalid(e, NB_EINVAL, param, "'%s' must be a string", param);
-        nb_chat_role_t role = 0;
-        for (size_t k = 0; k < sizeof(roles) / sizeof(roles[0]); k++)
-            if (nb_json_str_eq(s, &toks[f[0].val], roles[k].name)) role = roles[k].role;
+        nb_chat_role_t role = nb_chat_role_parse(s, &toks[f[0].val]);
         if (role == 0)
             return invalid(e, NB_EINVAL, param,
                            "'%s' is unknown (expected system, developer, user, assistant, tool or function)",
@@ -379,44 +340,6 @@ out:
 
 /* ---- events ----------------------------------------------------------------------------------- */
 
-/*
- * At a byte >= 0x80: the length of the well-formed sequence starting there (*ok), else of its
- * maximal ill-formed subpart (at least 1). One U+FFFD per maximal subpart is Unicode's
- * recommended practice (ch. 3, "U+FFFD Substitution of Maximal Subparts") and what a browser's
- * TextDecoder does, so a client sees the same replacement characters either way.
- */
-static size_t utf8_step(const unsigned char *p, const unsigned char *end, bool *ok)
-{
-    unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-    size_t n;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        *ok = false;
-        return 1;
-    }
-    size_t i = 1, avail = (size_t)(end - p);
-    if (avail > 1 && p[1] >= lo && p[1] <= hi) {
-        i = 2;
-        while (i < n && i < avail && (p[i] & 0xc0) == 0x80)
-            i++;
-    }
-    *ok = i == n;
-    return i;
-}
-
 /* p[0..len) as a JSON string literal; invalid UTF-8 becomes U+FFFD. */
 static int put_str(nb_buf_t *out, const char *p, size_t len)
 {
@@ -433,7 +356,7 @@ static int put_str(nb_buf_t *out, const char *p, size_t len)
         while (s < end && *s < 0x80)
             s++;
         bool ok = true;
-        size_t n = s < end ? utf8_step(s, end, &ok) : 0;
+        size_t n = s < end ? nb_utf8_step(s, end, &ok) : 0;
         if (ok) s += n;
         r = nb_buf_append(&fixed, run, (size_t)(s - run));
         if (r == 0 && !ok) {

@@ -28,6 +28,17 @@ void nb_buf_reset(nb_buf_t *b)
     if (b->data != NULL) b->data[0] = '\0';
 }
 
+void nb_buf_shrink(nb_buf_t *b, size_t keep)
+{
+    if (b->cap > keep) {
+        size_t max = b->max;
+        nb_buf_dispose(b);
+        nb_buf_init(b, max);
+    } else {
+        nb_buf_reset(b);
+    }
+}
+
 int nb_buf_reserve(nb_buf_t *b, size_t n)
 {
     /* Written so nothing can wrap: len <= max always holds, and len + n + 1 must fit. */

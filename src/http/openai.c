@@ -55,18 +55,22 @@ static const struct {
     {"assistant", NB_ROLE_ASSISTANT}, {"tool", NB_ROLE_TOOL},           {"function", NB_ROLE_FUNCTION},
 };
 
+nb_chat_role_t nb_chat_role_parse(const char *s, const nb_json_tok_t *t)
+{
+    if (t->type != NB_JSON_STRING) return 0;
+    for (size_t k = 0; k < sizeof(roles) / sizeof(roles[0]); k++)
+        if (nb_json_str_eq(s, t, roles[k].name)) return roles[k].role;
+    return 0;
+}
+
 /* content: a string, null (assistant tool calls), or an array of parts of which the "text" ones
  * count (images, audio and refusals carry no text for an agent). */
-static int parse_content(nb_buf_t *text, const char *s, const nb_json_tok_t *toks, uint32_t v, size_t i,
-                         nb_api_error_t *err)
+int nb_chat_content_text(nb_buf_t *text, const char *s, const nb_json_tok_t *toks, uint32_t v,
+                         const char *param, const char *too_long, nb_api_error_t *err)
 {
-    char param[64];
-    snprintf(param, sizeof(param), "messages[%zu].content", i);
     if (toks[v].type == NB_JSON_NULL) return 0;
     if (toks[v].type == NB_JSON_STRING)
-        return nb_json_string(text, s, &toks[v]) == 0
-                   ? 0
-                   : invalid(err, NB_ETOOBIG, param, "messages are too long");
+        return nb_json_string(text, s, &toks[v]) == 0 ? 0 : invalid(err, NB_ETOOBIG, param, too_long);
     if (toks[v].type != NB_JSON_ARRAY)
         return invalid(err, NB_EINVAL, param, "content must be a string or an array of content parts");
     uint32_t p = v + 1;
@@ -82,7 +86,7 @@ static int parse_content(nb_buf_t *text, const char *s, const nb_json_tok_t *tok
         if (tx == 0 || toks[tx].type != NB_JSON_STRING)
             return invalid(err, NB_EINVAL, param, "a text content part needs a string \"text\"");
         if ((!first && nb_buf_appendc(text, '\n') != 0) || nb_json_string(text, s, &toks[tx]) != 0)
-            return invalid(err, NB_ETOOBIG, param, "messages are too long");
+            return invalid(err, NB_ETOOBIG, param, too_long);
         first = false;
     }
     return 0;
@@ -117,9 +121,7 @@ static int parse_messages(nb_chat_req_t *req, const char *s, const nb_json_tok_t
             r = invalid(err, NB_EINVAL, param, "each message needs a string \"role\"");
             goto out;
         }
-        nb_chat_role_t role = 0;
-        for (size_t k = 0; k < sizeof(roles) / sizeof(roles[0]); k++)
-            if (nb_json_str_eq(s, &toks[ro], roles[k].name)) role = roles[k].role;
+        nb_chat_role_t role = nb_chat_role_parse(s, &toks[ro]);
         if (role == 0) {
             r = invalid(err, NB_EINVAL, param,
                         "unknown role (expected system, developer, user, assistant or tool)");
@@ -128,7 +130,10 @@ static int parse_messages(nb_chat_req_t *req, const char *s, const nb_json_tok_t
         uint32_t co = nb_json_obj_get(s, toks, m, "content");
         nb_buf_reset(&text);
         text.max = lim->max_text - used;
-        if (co != 0 && (r = parse_content(&text, s, toks, co, i, err)) != 0) goto out;
+        snprintf(param, sizeof(param), "messages[%u].content", i);
+        if (co != 0 &&
+            (r = nb_chat_content_text(&text, s, toks, co, param, "messages are too long", err)) != 0)
+            goto out;
         if (co == 0 && role != NB_ROLE_ASSISTANT) {
             snprintf(param, sizeof(param), "messages[%u].content", i);
             r = invalid(err, NB_EINVAL, param, "each message needs \"content\"");

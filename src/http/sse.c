@@ -51,17 +51,6 @@ void nb_http__sse_dispose(nb_http_req_t *r)
     }
 }
 
-static void buf_drained(nb_buf_t *b)
-{
-    if (b->cap > KEEP_BUF_BYTES) {
-        size_t max = b->max;
-        nb_buf_dispose(b);
-        nb_buf_init(b, max);
-    } else {
-        nb_buf_reset(b);
-    }
-}
-
 /* Send the queue as the last piece of the body and let go of the request. */
 static void send_final(nb_http_req_t *r)
 {
@@ -98,7 +87,7 @@ static void on_proceed(h2o_generator_t *g, h2o_req_t *req)
 {
     nb_http_req_t *r = H2O_STRUCT_FROM_MEMBER(nb_http_req_t, gen, g);
     r->sending = false;
-    buf_drained(&r->inflight);
+    nb_buf_shrink(&r->inflight, KEEP_BUF_BYTES);
     if (r->gone) {
         /* Ended by us (server closing) while that write was in flight: break the body off. */
         nb_http__req_release(r);

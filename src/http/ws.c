@@ -52,17 +52,6 @@ static bool ready(const nb_ws_t *ws)
     return ws->conn != NULL && ws->conn->sock != NULL;
 }
 
-static void buf_drained(nb_buf_t *b)
-{
-    if (b->cap > KEEP_BUF_BYTES) {
-        size_t max = b->max;
-        nb_buf_dispose(b);
-        nb_buf_init(b, max);
-    } else {
-        nb_buf_reset(b);
-    }
-}
-
 /* ---- the end ------------------------------------------------------------------------------------- */
 
 static void on_timer_closed(uv_handle_t *h)
@@ -175,7 +164,7 @@ static void on_written(h2o_socket_t *sock, const char *err)
         finish(ws);
         return;
     }
-    buf_drained(&ws->inflight);
+    nb_buf_shrink(&ws->inflight, KEEP_BUF_BYTES);
     pump(ws);
 }
 

@@ -18,15 +18,15 @@
 /* ---- UTF-8 ------------------------------------------------------------------------------------ */
 
 /*
- * Length of the well-formed UTF-8 sequence starting at p (lead byte >= 0x80), or 0 when it is
- * ill-formed or truncated by end. Unicode 15, table 3-7: this rejects overlongs (C0, C1, E0 80..9F,
- * F0 80..8F), surrogates (ED A0..BF) and code points above U+10FFFF (F4 90.., F5..FF).
+ * Unicode 15, table 3-7: this rejects overlongs (C0, C1, E0 80..9F, F0 80..8F), surrogates
+ * (ED A0..BF) and code points above U+10FFFF (F4 90.., F5..FF). On an ill-formed sequence the
+ * length is that of its maximal subpart (ch. 3, "U+FFFD Substitution of Maximal Subparts"): what a
+ * browser's TextDecoder replaces with one U+FFFD.
  */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+size_t nb_utf8_step(const unsigned char *p, const unsigned char *end, bool *ok)
 {
-    unsigned char c = p[0];
+    unsigned char c = p[0], lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
     size_t n;
-    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
     if (c >= 0xc2 && c <= 0xdf) {
         n = 2;
     } else if (c >= 0xe0 && c <= 0xef) {
@@ -42,13 +42,25 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
         else if (c == 0xf4)
             hi = 0x8f;
     } else {
-        return 0;
+        *ok = false;
+        return 1;
     }
-    if ((size_t)(end - p) < n) return 0;
-    if (p[1] < lo || p[1] > hi) return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80) return 0;
-    return n;
+    size_t i = 1, avail = (size_t)(end - p);
+    if (avail > 1 && p[1] >= lo && p[1] <= hi) {
+        i = 2;
+        while (i < n && i < avail && (p[i] & 0xc0) == 0x80)
+            i++;
+    }
+    *ok = i == n;
+    return i;
+}
+
+/* Length of the well-formed UTF-8 sequence starting at p (lead byte >= 0x80), or 0. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    bool ok;
+    size_t n = nb_utf8_step(p, end, &ok);
+    return ok ? n : 0;
 }
 
 /* The 8 bytes at p, in whatever byte order: the checks below look at every byte alike. */
