@@ -58,10 +58,11 @@ typedef struct {
 void nb_http_config_defaults(nb_http_config_t *c);
 
 typedef struct {
-    /** POST chat completions. dtag is NULL on the global /v1 route; body is the whole request body
-     *  (not NUL-terminated, len may be 0). Both are borrowed until the request is answered/gone. */
+    /** POST chat completions. dtag is NULL on the global /v1 route, and borrowed for the call only;
+     *  body is the whole request body (not NUL-terminated, len may be 0), borrowed until the
+     *  request is answered or gone. */
     void (*chat)(void *ud, nb_http_req_t *r, const char *dtag, const char *body, size_t len);
-    /** GET models; dtag NULL on /v1/models. */
+    /** GET models; dtag NULL on /v1/models, borrowed for the call only. */
     void (*models)(void *ud, nb_http_req_t *r, const char *dtag);
     void (*health)(void *ud, nb_http_req_t *r);
     void (*metrics)(void *ud, nb_http_req_t *r); /* may be NULL */

@@ -169,15 +169,8 @@ typedef struct {
     bool delegate_pending;
     uint64_t idle_deadline; /* 0: none */
     bool ask_pending;
-    uint8_t ask_id[32];
-    nb_buf_t ask_text;
-    /* the held ask's fields for on_ask: NUL-terminated strings in ask_store, by offset (offset 0
-     * is always ""); ceiling NB_TURN_ASK_MAX */
-    nb_buf_t ask_store;
-    size_t ask_title, ask_title_len, ask_question, ask_question_len;
-    size_t ask_suggestions[NB_TURN_MAX_SUGGESTIONS];
-    size_t n_ask_suggestions;
-    bool ask_multiselect;
+    struct nb_turn_held_ask *ask; /* the held ask (turn.c); allocated on the first ask, since most
+                                     turns have none and a held stream should not carry it */
     nb_turn_stats_t stats;
 } nb_turn_t;
 

@@ -28,6 +28,19 @@ void nb_turn_config_defaults(nb_turn_config_t *c)
     c->idle_grace_ms = 3000;
 }
 
+/* The held ask: its text, and its fields for on_ask as NUL-terminated strings in store, by
+ * offset (offset 0 is always ""; ceiling NB_TURN_ASK_MAX). */
+typedef struct nb_turn_held_ask nb_turn_held_ask_t;
+struct nb_turn_held_ask {
+    uint8_t id[32];
+    nb_buf_t text;
+    nb_buf_t store;
+    size_t title, title_len, question, question_len;
+    size_t suggestions[NB_TURN_MAX_SUGGESTIONS];
+    size_t n_suggestions;
+    bool multiselect;
+};
+
 void nb_turn_init(nb_turn_t *t, const nb_turn_config_t *cfg, const nb_turn_cb_t *cb, void *ud)
 {
     memset(t, 0, sizeof(*t));
@@ -37,8 +50,6 @@ void nb_turn_init(nb_turn_t *t, const nb_turn_config_t *cfg, const nb_turn_cb_t 
     t->next_seq = 1;
     nb_buf_init(&t->step_sent, TEXT_MAX);
     nb_buf_init(&t->attempt, TEXT_MAX);
-    nb_buf_init(&t->ask_text, 64 * 1024);
-    nb_buf_init(&t->ask_store, NB_TURN_ASK_MAX);
 }
 
 static void clear_pending(nb_turn_t *t)
@@ -57,8 +68,12 @@ void nb_turn_dispose(nb_turn_t *t)
     t->cap_pending = 0;
     nb_buf_dispose(&t->step_sent);
     nb_buf_dispose(&t->attempt);
-    nb_buf_dispose(&t->ask_text);
-    nb_buf_dispose(&t->ask_store);
+    if (t->ask != NULL) {
+        nb_buf_dispose(&t->ask->text);
+        nb_buf_dispose(&t->ask->store);
+        nb_free(t->ask);
+        t->ask = NULL;
+    }
 }
 
 /* ---- output ---------------------------------------------------------------------------- */
@@ -302,9 +317,9 @@ static void on_agent_note(nb_turn_t *t, const nb_event_t *ev)
 
 /* Copy p[0..len) into the ask store as a NUL-terminated string; false (nothing kept) when it
  * would pass the store's ceiling. */
-static bool keep(nb_turn_t *t, const char *p, size_t len, size_t *off)
+static bool keep(nb_turn_held_ask_t *a, const char *p, size_t len, size_t *off)
 {
-    nb_buf_t *b = &t->ask_store;
+    nb_buf_t *b = &a->store;
     size_t at = b->len;
     if (nb_buf_reserve(b, len + 1) != 0) return false;
     nb_buf_append(b, p, len);
@@ -316,13 +331,13 @@ static bool keep(nb_turn_t *t, const char *p, size_t len, size_t *off)
 /* The ask's fields for on_ask, copied: the ask is held until its run ends (finish_ask), and the
  * event is gone by then. Returns the question tag (NULL: none), which the text then leaves out
  * under structured_ask. */
-static const nb_tag_t *keep_ask(nb_turn_t *t, const nb_event_t *ev)
+static const nb_tag_t *keep_ask(nb_turn_held_ask_t *a, const nb_event_t *ev)
 {
-    nb_buf_reset(&t->ask_store);
-    nb_buf_appendc(&t->ask_store, '\0'); /* offset 0: "" */
-    t->ask_title = t->ask_title_len = t->ask_question = t->ask_question_len = 0;
-    t->n_ask_suggestions = 0;
-    t->ask_multiselect = false;
+    nb_buf_reset(&a->store);
+    nb_buf_appendc(&a->store, '\0'); /* offset 0: "" */
+    a->title = a->title_len = a->question = a->question_len = 0;
+    a->n_suggestions = 0;
+    a->multiselect = false;
     const nb_tag_t *q = NULL;
     for (uint32_t i = 0; i < ev->ntags && q == NULL; i++) {
         const nb_tag_t *x = &ev->tags[i];
@@ -330,14 +345,13 @@ static const nb_tag_t *keep_ask(nb_turn_t *t, const nb_event_t *ev)
     }
     const nb_str_t *title = nb_event_tag_value(ev, "title");
     if ((title == NULL || title->len == 0) && q != NULL) title = &q->items[1];
-    if (title != NULL && keep(t, title->p, title->len, &t->ask_title)) t->ask_title_len = title->len;
+    if (title != NULL && keep(a, title->p, title->len, &a->title)) a->title_len = title->len;
     const nb_str_t *question = q != NULL && q->items[2].len > 0 ? &q->items[2] : &ev->content;
-    if (keep(t, question->p, question->len, &t->ask_question)) t->ask_question_len = question->len;
+    if (keep(a, question->p, question->len, &a->question)) a->question_len = question->len;
     if (q == NULL) return NULL;
-    t->ask_multiselect = nb_tag_is(q, "multiselect");
-    for (uint32_t j = 3; j < q->n && t->n_ask_suggestions < NB_TURN_MAX_SUGGESTIONS; j++)
-        if (keep(t, q->items[j].p, q->items[j].len, &t->ask_suggestions[t->n_ask_suggestions]))
-            t->n_ask_suggestions++;
+    a->multiselect = nb_tag_is(q, "multiselect");
+    for (uint32_t j = 3; j < q->n && a->n_suggestions < NB_TURN_MAX_SUGGESTIONS; j++)
+        if (keep(a, q->items[j].p, q->items[j].len, &a->suggestions[a->n_suggestions])) a->n_suggestions++;
     return q;
 }
 
@@ -345,8 +359,13 @@ static const nb_tag_t *keep_ask(nb_turn_t *t, const nb_event_t *ev)
  * structured_ask, the question that goes to on_ask. */
 static void note_ask(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
 {
-    const nb_tag_t *asked = keep_ask(t, ev);
-    nb_buf_t *b = &t->ask_text;
+    if (t->ask == NULL) {
+        t->ask = nb_calloc(1, sizeof(*t->ask));
+        nb_buf_init(&t->ask->text, 64 * 1024);
+        nb_buf_init(&t->ask->store, NB_TURN_ASK_MAX);
+    }
+    const nb_tag_t *asked = keep_ask(t->ask, ev);
+    nb_buf_t *b = &t->ask->text;
     nb_buf_reset(b);
     if (ev->content.len > 0) nb_buf_append(b, ev->content.p, ev->content.len);
     for (uint32_t i = 0; i < ev->ntags; i++) {
@@ -364,7 +383,7 @@ static void note_ask(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
             nb_buf_append(b, q->items[j].p, q->items[j].len);
         }
     }
-    memcpy(t->ask_id, ev->id, 32);
+    memcpy(t->ask->id, ev->id, 32);
     t->ask_pending = true;
     /* The run ends with the agent's last words in the original thread (a conversation kind:1)
      * and an activity update; wait for either, but not for long. */
@@ -373,26 +392,27 @@ static void note_ask(nb_turn_t *t, const nb_event_t *ev, uint64_t now)
 
 static void finish_ask(nb_turn_t *t)
 {
+    const nb_turn_held_ask_t *h = t->ask; /* set: ask_pending */
     close_step(t, NULL, 0, false);
-    if (t->ask_text.len > 0) emit(t, t->ask_text.data, t->ask_text.len);
+    if (h->text.len > 0) emit(t, h->text.data, h->text.len);
     if (t->cb.on_ask != NULL) {
-        const char *store = t->ask_store.data;
+        const char *store = h->store.data;
         nb_turn_ask_t a = {
-            .title = store + t->ask_title,
-            .title_len = t->ask_title_len,
-            .question = store + t->ask_question,
-            .question_len = t->ask_question_len,
-            .n_suggestions = t->n_ask_suggestions,
-            .multiselect = t->ask_multiselect,
+            .title = store + h->title,
+            .title_len = h->title_len,
+            .question = store + h->question,
+            .question_len = h->question_len,
+            .n_suggestions = h->n_suggestions,
+            .multiselect = h->multiselect,
         };
-        memcpy(a.ask_id, t->ask_id, 32);
+        memcpy(a.ask_id, h->id, 32);
         memcpy(a.agent, t->cfg.agent, 32);
-        for (size_t i = 0; i < t->n_ask_suggestions; i++)
-            a.suggestions[i] = store + t->ask_suggestions[i];
+        for (size_t i = 0; i < h->n_suggestions; i++)
+            a.suggestions[i] = store + h->suggestions[i];
         t->cb.on_ask(t->ud, &a);
     }
     nb_turn_end_t e = {.kind = NB_TURN_END_ASK};
-    memcpy(e.ask_id, t->ask_id, 32);
+    memcpy(e.ask_id, h->id, 32);
     memcpy(e.ask_agent, t->cfg.agent, 32);
     end(t, &e);
 }

@@ -291,12 +291,11 @@ int nb_http__on_req(h2o_handler_t *self, h2o_req_t *req)
     s->active++;
     memcpy(r->id, id, sizeof(r->id));
     peer_text(req, r->peer, sizeof(r->peer));
-    if (rt.has_dtag) memcpy(r->dtag, rt.dtag, rt.dtag_len + 1);
     r->next = s->reqs;
     if (s->reqs != NULL) s->reqs->prev = r;
     s->reqs = r;
 
-    const char *dtag = rt.has_dtag ? r->dtag : NULL;
+    const char *dtag = rt.has_dtag ? rt.dtag : NULL; /* the callbacks copy what they keep */
     const char *body = req->entity.base != NULL ? req->entity.base : "";
     switch (rt.kind) {
     case NB_ROUTE_CHAT:

@@ -69,6 +69,15 @@ static void on_conn_closed(uv_handle_t *h)
     nb_http__maybe_finish(s);
 }
 
+/*
+ * Each connection's read buffer. h2o's default prototype starts every buffer at 8 KiB, and an
+ * HTTP/1 request keeps its buffer for as long as it runs (the parsed headers and the body point
+ * into it), so a held SSE stream would keep 8 KiB for a request of a few hundred bytes. 4 KiB is
+ * the least h2o's libuv reader asks for; a bigger request grows the buffer as before. No recycling
+ * (max 0): nothing outlives its socket, and the prototype is static so no buffer outlives it.
+ */
+static h2o_buffer_prototype_t inbuf_prototype = {.allocator = {.max = 0}, ._initial_buf = {.capacity = 4096}};
+
 static void on_connection(uv_stream_t *ls, int status)
 {
     nb_http_server_t *s = ls->data;
@@ -97,6 +106,7 @@ static void on_connection(uv_stream_t *ls, int status)
     s->conns = c;
     s->n_conns++;
     h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed);
+    h2o_buffer_init(&sock->input, &inbuf_prototype); /* still empty: nothing was read yet */
     h2o_accept(&s->accept_ctx, sock);
 }
 

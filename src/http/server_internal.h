@@ -90,7 +90,6 @@ struct nb_http_req {
     uv_timer_t *hb;     /* heartbeat + liveness timer (malloc'd, closed with uv_close) */
     char id[40];
     char peer[INET6_ADDRSTRLEN];
-    char dtag[NB_HTTP_DTAG_MAX + 1];
 };
 
 /* One WebSocket (ws.c). */
