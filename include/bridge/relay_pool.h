@@ -203,8 +203,8 @@ int nb_pool_relay_info(const nb_pool_t *p, size_t i, nb_relay_info_t *out);
 /** True when at least one relay is open. */
 bool nb_pool_any_open(const nb_pool_t *p);
 void nb_pool_stats(const nb_pool_t *p, nb_pool_stats_t *out);
-/** uv_hrtime() at which the message now being dispatched was fully received (valid inside
- *  on_event; for latency measurement). */
+/** uv_hrtime() at which the relay message now being dispatched was fully received, or 0 outside
+ *  that dispatch (e.g. in a timer); for latency measurement. */
 uint64_t nb_pool_frame_hrtime(const nb_pool_t *p);
 
 #endif

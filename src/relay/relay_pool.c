@@ -58,8 +58,6 @@ struct nb_sub {
     char id[16];
     nb_filter_t *filters;
     size_t n_filters;
-    char *req;
-    size_t req_len;
     nb_sub_cb_t cb;
     void *ud;
     uint8_t *rs;        /* per relay */
@@ -241,12 +239,28 @@ static size_t relay_index(const nb_pool_t *p, const relay_t *r)
     return (size_t)(r - p->relays);
 }
 
-static void send_req(relay_t *r, nb_sub_t *s)
+/* s's REQ into p->scratch. The frame is rebuilt from the filters whenever it is sent (a
+ * subscribe, a reconnect, an AUTH retry) rather than kept: a held stream's subscription then
+ * costs no copy of it. nb_pool_subscribe built it once already, so it cannot fail here. */
+static int build_req(nb_pool_t *p, const nb_sub_t *s)
+{
+    nb_buf_reset(&p->scratch);
+    return nb_msg_build_req(&p->scratch, s->id, s->filters, s->n_filters);
+}
+
+/* Send s's REQ, already built in p->scratch, to r. */
+static void send_built_req(relay_t *r, nb_sub_t *s)
 {
     size_t i = relay_index(r->pool, r);
     if (RS_STATE(s->rs[i]) == RS_IDLE || RS_STATE(s->rs[i]) == RS_CLOSED) r->subs++;
     s->rs[i] = RS_SENT | (r->authed ? RS_AUTHED : 0);
-    nb_relay_conn_send(&r->conn, s->req, s->req_len, false);
+    nb_relay_conn_send(&r->conn, r->pool->scratch.data, r->pool->scratch.len, false);
+}
+
+static void send_req(relay_t *r, nb_sub_t *s)
+{
+    if (build_req(r->pool, s) < 0) return;
+    send_built_req(r, s);
 }
 
 static void sub_free(nb_sub_t *s)
@@ -254,7 +268,6 @@ static void sub_free(nb_sub_t *s)
     for (size_t i = 0; i < s->n_filters; i++)
         nb_filter_dispose(&s->filters[i]);
     nb_free(s->filters);
-    nb_free(s->req);
     nb_free(s->rs);
     nb_free(s->eose_wait);
     nb_free(s);
@@ -286,15 +299,11 @@ int nb_pool_subscribe(nb_pool_t *p, nb_sub_t **out, const nb_filter_t *filters, 
     for (size_t i = 0; i < n; i++)
         nb_filter_copy(&s->filters[i], &filters[i]);
     s->n_filters = n;
-    nb_buf_t b;
-    nb_buf_init(&b, p->cfg.max_frame);
-    int err = nb_msg_build_req(&b, s->id, filters, n);
+    int err = build_req(p, s); /* also the check that it fits in a frame */
     if (err < 0) {
-        nb_buf_dispose(&b);
         sub_free(s);
         return err;
     }
-    s->req = nb_buf_steal(&b, &s->req_len);
     s->cb = *cb;
     s->ud = ud;
     s->rs = nb_calloc(p->n_relays ? p->n_relays : 1, 1);
@@ -647,6 +656,7 @@ static void on_frame(void *ud, nb_relay_conn_t *c, const char *data, size_t len)
     }
 out:
     nb_relay_msg_dispose(m);
+    p->frame_hrtime = 0;
     leave(p);
 }
 
