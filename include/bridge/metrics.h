@@ -22,6 +22,9 @@ typedef struct {
 
 /** Buckets for latencies in seconds: 1 ms … 60 s. */
 void nb_hist_init_latency(nb_hist_t *h);
+/** Buckets for the bridge's own processing in seconds: 10 µs … 1 s (chunk delay, pre-publish
+ *  work; fine enough to compare with a ≈ 35 µs signature check). */
+void nb_hist_init_fine(nb_hist_t *h);
 /** Buckets for long durations in seconds: 0.1 s … 15 min. */
 void nb_hist_init_duration(nb_hist_t *h);
 void nb_hist_observe(nb_hist_t *h, double v);

@@ -60,6 +60,8 @@ nb_bridge_t *nb_bridge_create(uv_loop_t *loop, nb_pool_t *pool, nb_tenex_dir_t *
     nb_hist_init_duration(&b->counters.turn_duration);
     nb_hist_init_latency(&b->counters.publish_latency);
     nb_hist_init_latency(&b->counters.store_latency);
+    nb_hist_init_fine(&b->counters.chunk_delay);
+    nb_hist_init_fine(&b->counters.prepublish);
     b->started_ms = uv_now(loop);
     b->started_s = time(NULL);
     nb_tenex_dir_on_change(dir, on_dir_change, b);
@@ -436,6 +438,14 @@ static void route_metrics(void *ud, nb_http_req_t *r)
                   &c->publish_latency);
     nb_hist_print(&out, "bridge_store_latency_seconds", "One conversation-store call on the loop.",
                   &c->store_latency);
+    nb_hist_print(&out, "bridge_chunk_delay_seconds",
+                  "A relay message received to its text handed to the client's stream (the bridge's own "
+                  "delay: parse, signature check, turn, chunk).",
+                  &c->chunk_delay);
+    nb_hist_print(&out, "bridge_prepublish_seconds",
+                  "The bridge's own time before a turn's kind:1 goes to the relays: request in to "
+                  "subscription sent, plus EOSE in to message handed over (the waits excluded).",
+                  &c->prepublish);
     {
         nb_convo_stats_t cs;
         nb_convo_stats(b->convo, &cs);

@@ -47,13 +47,13 @@ struct nb_session {
     uv_timer_t *timer;
     state_t state;
     bool closing;
-    bool streaming;  /* SSE headers started */
-    bool cut;        /* the server cut a slow reader: write nothing more */
-    char *dtag;      /* NULL on the global route */
-    char pdtag[300]; /* the project's d-tag once resolved */
+    bool streaming; /* SSE headers started */
+    bool cut;       /* the server cut a slow reader: write nothing more */
+    char *dtag;     /* NULL on the global route */
+    char *pdtag;    /* the project's d-tag once resolved */
     nb_chat_req_t chat;
     /* resolution */
-    char coord[160];
+    char *coord; /* the project's coordinate once resolved */
     char slug[NB_TENEX_MAX_SLUG + 1];
     uint8_t agent[32];
     bool continued;       /* a follow-up in a known thread */
@@ -67,13 +67,16 @@ struct nb_session {
     uint64_t resolve_deadline; /* uv ms; 0 = none */
     const char *waiting_for;   /* for the 503 message */
     /* the turn */
-    nb_event_t msg;
+    nb_event_t *msg; /* our kind:1, signed; from begin_turn until the pool has its copy */
+    uint8_t msg_id[32];
     uint8_t root[32];
     nb_sub_t *sub;
     nb_pub_t *pub;
     nb_turn_t turn;
     bool turn_started;
     uint64_t started_ms, published_ms, last_event_ms, publish_started_ms;
+    uint64_t work_t0_ns; /* uv_hrtime() when the current stretch of our own pre-publish work began */
+    uint64_t own_ns;     /* our own pre-publish time so far (bridge_prepublish_seconds) */
     bool first_chunk_seen;
     uint64_t eose_deadline;
     nb_buf_t text; /* everything sent as content (for non-streaming and the conversation key) */
@@ -134,7 +137,10 @@ static void on_timer_closed(uv_handle_t *h)
     nb_session_t *s = h->data;
     nb_free(h);
     if (s->turn_started) nb_turn_dispose(&s->turn);
-    nb_event_dispose(&s->msg);
+    if (s->msg != NULL) nb_event_dispose(s->msg);
+    nb_free(s->msg);
+    nb_free(s->pdtag);
+    nb_free(s->coord);
     nb_chat_req_dispose(&s->chat);
     nb_buf_dispose(&s->text);
     nb_buf_dispose(&s->scratch);
@@ -411,6 +417,14 @@ static void on_turn_end(void *ud, const nb_turn_end_t *end)
     session_close(s);
 }
 
+/* Text that a relay message brought went to the client's stream: the bridge's own delay, from the
+ * message's arrival (text sent from a timer, a held gap given up on, is not a relay's delay). */
+static void chunk_delay(nb_session_t *s)
+{
+    uint64_t t0 = nb_pool_frame_hrtime(s->b->pool);
+    if (t0 != 0) nb_hist_observe(&s->b->counters.chunk_delay, (double)(uv_hrtime() - t0) / 1e9);
+}
+
 /* Text to the client (already in s->text). */
 static void send_text(nb_session_t *s, const char *p, size_t len)
 {
@@ -423,6 +437,7 @@ static void send_text(nb_session_t *s, const char *p, size_t len)
         nb_native_ev_content(&s->scratch, ev_thread(s), p, len);
         s->b->counters.chunks++;
         sink_emit(s, "content", &s->scratch, NULL);
+        chunk_delay(s);
         return;
     }
     if (!s->chat.stream) return;
@@ -435,6 +450,7 @@ static void send_text(nb_session_t *s, const char *p, size_t len)
         s->cut = true;
         NB_WARN("chat %s: the client reads too slowly; the stream was cut", s->id);
     }
+    chunk_delay(s);
 }
 
 static void on_turn_text(void *ud, const char *p, size_t len)
@@ -460,7 +476,7 @@ typedef struct {
 
 static void agent_names(nb_session_t *s, const uint8_t (*pks)[32], size_t n, names_t *out)
 {
-    const nb_tenex_project_t *p = s->pdtag[0] ? nb_tenex_dir_project(s->b->dir, s->pdtag) : NULL;
+    const nb_tenex_project_t *p = s->pdtag ? nb_tenex_dir_project(s->b->dir, s->pdtag) : NULL;
     out->n = 0;
     for (size_t i = 0; i < n && out->n < NAMES_MAX; i++) {
         char *dst = out->store[out->n];
@@ -592,7 +608,7 @@ static void stream_started(nb_session_t *s)
     s->state = ST_STREAM;
     s->published_ms = uv_now(s->b->loop);
     char hex[65];
-    nb_event_id_hex(&s->msg, hex);
+    nb_hex_encode(hex, s->msg_id, 32);
     NB_DEBUG("chat %s: published %.16s… to %s (agent %s)", s->id, hex, s->coord, s->slug);
     /* the thread's record exists from now on: a follow-up by thread id works even if this turn
      * never completes */
@@ -605,7 +621,7 @@ static void stream_started(nb_session_t *s)
         s->counted_stream = true;
         s->b->n_streams++;
         nb_buf_reset(&s->scratch);
-        nb_native_ev_thread(&s->scratch, s->thread, s->msg.id, s->slug);
+        nb_native_ev_thread(&s->scratch, s->thread, s->msg_id, s->slug);
         sink_emit(s, "thread", &s->scratch, NULL);
     } else if (s->chat.stream && s->req != NULL) {
         nb_http_sse_start(s->req);
@@ -624,14 +640,26 @@ static void publish(nb_session_t *s)
 {
     s->state = ST_PUBLISH;
     s->publish_started_ms = uv_now(s->b->loop);
-    int r = nb_pool_publish(s->b->pool, &s->pub, &s->msg, on_published, s);
-    if (r != 0) failf(s, 503, "server_error", "relay_unavailable", "cannot publish: %s", nb_strerror(r));
+    int r = nb_pool_publish(s->b->pool, &s->pub, s->msg, on_published, s);
+    /* the pool has the frame: keep only the id (a held stream should not keep the text) */
+    nb_event_dispose(s->msg);
+    nb_free(s->msg);
+    s->msg = NULL;
+    if (r != 0) {
+        failf(s, 503, "server_error", "relay_unavailable", "cannot publish: %s", nb_strerror(r));
+        return;
+    }
+    s->own_ns += uv_hrtime() - s->work_t0_ns;
+    nb_hist_observe(&s->b->counters.prepublish, (double)s->own_ns / 1e9);
 }
 
 static void on_thread_eose(void *ud, nb_sub_t *sub)
 {
     nb_session_t *s = ud;
-    if (s->state == ST_EOSE) publish(s);
+    if (s->state != ST_EOSE) return;
+    uint64_t t0 = nb_pool_frame_hrtime(s->b->pool); /* the EOSE's arrival */
+    s->work_t0_ns = t0 != 0 ? t0 : uv_hrtime();
+    publish(s);
 }
 
 /* ---- the message ---------------------------------------------------------------------------- */
@@ -673,7 +701,8 @@ static void build_content(nb_session_t *s, nb_buf_t *out)
 static int sign_message(nb_session_t *s)
 {
     nb_bridge_t *b = s->b;
-    nb_event_t *ev = &s->msg;
+    nb_event_t *ev = s->msg = nb_malloc(sizeof(*ev));
+    nb_event_init(ev);
     ev->kind = NB_KIND_TEXT;
     ev->created_at = time(NULL);
     nb_buf_t content;
@@ -707,6 +736,7 @@ static int sign_message(nb_session_t *s)
         ev->created_at++; /* the same text again within a second: make it a new message */
     }
     memcpy(b->recent_ids[b->recent_pos++ % 256], ev->id, 32);
+    memcpy(s->msg_id, ev->id, 32);
     memcpy(s->root, s->continued ? s->prior.root : ev->id, 32);
     if (!s->has_thread) {
         memcpy(s->thread, ev->id, 32); /* a new thread: our message is its root */
@@ -720,7 +750,7 @@ static int subscribe_thread(nb_session_t *s)
     nb_bridge_t *b = s->b;
     char root_hex[65], msg_hex[65];
     nb_hex_encode(root_hex, s->root, 32);
-    nb_event_id_hex(&s->msg, msg_hex);
+    nb_hex_encode(msg_hex, s->msg_id, 32);
     int64_t now = time(NULL);
     nb_filter_t f[4];
     size_t nf = s->native ? 4 : 3;
@@ -731,7 +761,7 @@ static int subscribe_thread(nb_session_t *s)
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         nb_filter_add_kind(&f[0], kinds[i]);
     nb_filter_add_tag(&f[0], 'e', root_hex, 64);
-    if (memcmp(s->root, s->msg.id, 32) != 0) nb_filter_add_tag(&f[0], 'e', msg_hex, 64);
+    if (memcmp(s->root, s->msg_id, 32) != 0) nb_filter_add_tag(&f[0], 'e', msg_hex, 64);
     f[0].since = now - 60;
     nb_filter_add_kind(&f[1], NB_KIND_LEGACY_REPLY);
     nb_filter_add_kind(&f[1], NB_KIND_LEGACY_CHUNK);
@@ -768,7 +798,7 @@ static void begin_turn(nb_session_t *s, const nb_tenex_project_t *p)
     memcpy(tc.agent, s->agent, 32);
     memcpy(tc.user, b->cfg.keys->pubkey, 32);
     memcpy(tc.root, s->root, 32);
-    memcpy(tc.msg_id, s->msg.id, 32);
+    memcpy(tc.msg_id, s->msg_id, 32);
     if (p->has_backend) memcpy(tc.backends[tc.n_backends++], p->backend, 32);
     for (size_t i = 0; i < b->cfg.n_backends && tc.n_backends < NB_TURN_MAX_BACKENDS; i++)
         if (!p->has_backend || memcmp(b->cfg.backends[i], p->backend, 32) != 0)
@@ -787,7 +817,7 @@ static void begin_turn(nb_session_t *s, const nb_tenex_project_t *p)
     s->turn_started = true;
     if (s->req != NULL) {
         char hex[65];
-        nb_event_id_hex(&s->msg, hex);
+        nb_hex_encode(hex, s->msg_id, 32);
         nb_http_req_add_header(s->req, "X-Nostr-Event-Id", hex);
         nb_hex_encode(hex, s->thread, 32);
         nb_http_req_add_header(s->req, "X-Nostr-Thread", hex);
@@ -799,6 +829,7 @@ static void begin_turn(nb_session_t *s, const nb_tenex_project_t *p)
     }
     s->state = ST_EOSE;
     s->eose_deadline = uv_now(b->loop) + b->cfg.eose_timeout_ms;
+    s->own_ns += uv_hrtime() - s->work_t0_ns; /* request in (or the last resolve attempt) → REQ */
     arm(s);
 }
 
@@ -871,6 +902,7 @@ static void send_boot(nb_session_t *s)
 static void wait_for(nb_session_t *s, const char *what, uint32_t ms)
 {
     uint64_t now = uv_now(s->b->loop);
+    s->work_t0_ns = 0; /* waiting is not our work: the retry starts a new stretch */
     if (s->resolve_deadline == 0 || s->waiting_for != what) {
         s->resolve_deadline = now + ms;
         s->waiting_for = what;
@@ -883,6 +915,7 @@ static const char W_RELAY[] = "relay", W_PROJECTS[] = "projects", W_STARTUP[] = 
 static void resolve(nb_session_t *s)
 {
     nb_bridge_t *b = s->b;
+    if (s->work_t0_ns == 0) s->work_t0_ns = uv_hrtime(); /* a retry after a wait */
     uint64_t now_ms = uv_now(b->loop);
     int64_t now = time(NULL);
     bool in_startup = now_ms - b->started_ms < b->cfg.startup_grace_ms;
@@ -912,7 +945,8 @@ static void resolve(nb_session_t *s)
         fail(s, &name_err);
         return;
     }
-    snprintf(s->pdtag, sizeof(s->pdtag), "%s", dtag);
+    nb_free(s->pdtag);
+    s->pdtag = nb_strdup(dtag);
     const nb_tenex_project_t *p =
         nb_bridge_project_allowed(b, s->key, dtag) ? nb_tenex_dir_project(b->dir, dtag) : NULL;
     if (p == NULL) {
@@ -926,7 +960,8 @@ static void resolve(nb_session_t *s)
         fail(s, &e);
         return;
     }
-    snprintf(s->coord, sizeof(s->coord), "%s", p->coord);
+    nb_free(s->coord);
+    s->coord = nb_strdup(p->coord);
     if (p->n_agents == 0) {
         if (in_startup) {
             wait_for(s, W_STARTUP, (uint32_t)(b->cfg.startup_grace_ms - (now_ms - b->started_ms)));
@@ -1099,13 +1134,13 @@ static nb_session_t *session_new(nb_bridge_t *b, int key)
     nb_session_t *s = nb_calloc(1, sizeof(*s));
     s->b = b;
     s->key = key;
+    s->work_t0_ns = uv_hrtime(); /* the request is in */
     b->per_key[key].open++;
     s->counted_key = true;
     if (b->cfg.apikeys != NULL) nb_apikeys_owner(b->cfg.apikeys, nb_bridge_key_index(key), s->owner);
     s->started_ms = uv_now(b->loop);
     s->created = time(NULL);
     nb_oai_completion_id(s->id, sizeof(s->id));
-    nb_event_init(&s->msg);
     nb_buf_init(&s->text, TEXT_CAP);
     nb_buf_init(&s->scratch, TEXT_CAP * 2);
     s->timer = nb_malloc(sizeof(*s->timer));

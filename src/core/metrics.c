@@ -19,6 +19,13 @@ void nb_hist_init_latency(nb_hist_t *h)
     init(h, b, sizeof(b) / sizeof(b[0]));
 }
 
+void nb_hist_init_fine(nb_hist_t *h)
+{
+    static const double b[] = {0.00001, 0.00002, 0.000035, 0.00005, 0.000075, 0.0001, 0.00015, 0.00025,
+                               0.0005,  0.001,   0.0025,   0.005,   0.01,     0.05,   0.25,    1};
+    init(h, b, sizeof(b) / sizeof(b[0]));
+}
+
 void nb_hist_init_duration(nb_hist_t *h)
 {
     static const double b[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900};

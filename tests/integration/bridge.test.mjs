@@ -387,6 +387,15 @@ test('/metrics: Prometheus text with histograms, rejected events, relay state', 
   assert.ok(value('bridge_turn_duration_seconds_count') > 0);
   assert.ok(value('bridge_publish_latency_seconds_count') > 0);
   assert.equal(value('bridge_time_to_first_chunk_seconds_bucket{le="+Inf"}'), value('bridge_time_to_first_chunk_seconds_count'));
+  // the bridge's own delays: one per chunk a relay message brought, one per published turn
+  const chunks = value('bridge_chunk_delay_seconds_count');
+  assert.ok(chunks > 10 && chunks <= value('bridge_chunks_total'), `chunk delays ${chunks}`);
+  assert.equal(value('bridge_chunk_delay_seconds_bucket{le="+Inf"}'), chunks);
+  assert.ok(Number.isFinite(value('bridge_chunk_delay_seconds_bucket{le="1e-05"}')), 'the 10 µs bucket');
+  assert.ok(value('bridge_chunk_delay_seconds_sum') / chunks < 0.25, 'a chunk took the bridge over 250 ms on average');
+  const prepub = value('bridge_prepublish_seconds_count');
+  assert.ok(prepub > 10 && prepub <= value('bridge_chat_requests_total'), `prepublish ${prepub}`);
+  assert.ok(value('bridge_prepublish_seconds_sum') > 0);
   assert.ok(value('bridge_events_rejected_total{reason="wrong_author"}') >= 4, 'the forged events were counted');
   assert.equal(value(`bridge_relay_up{url="${relay.url}"}`), 1);
   assert.equal(value('bridge_streams_open'), 0);
