@@ -2,7 +2,9 @@
 # bench_bridge.sh — the bridge end to end: added latency relay frame → SSE bytes at 1, 100 and
 # 1,000 streams, time to publish, verified chunks/s per core at saturation, short non-streaming
 # requests/s (32 keep-alive clients), RSS per open stream and 10,000 open streams, each next to the libsecp256k1 floor and the loopback transport floor
-# measured in the same run. Prints figures (medians over RUNS) and never fails on them.
+# measured in the same run. Prints figures (medians over RUNS) and never fails on them. Beside the
+# figures measured from outside: the bridge's own chunk delay and pre-publish time, from its
+# /metrics histograms over the measured window (bucket-interpolated; "–" with a bridge without them).
 #
 #   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBRIDGE_TESTS=OFF
 #   cmake --build build-bench -j2
@@ -199,6 +201,12 @@ row "lost" lost
 row "misrouted" misrouted
 row "misordered" misordered
 row "RSS per open stream (bytes)" rss_per_stream_b
+echo "  inside the bridge (from /metrics histograms, bucket-interpolated; measured window only):"
+echo "  relay message received → its text handed to the SSE stream (µs; – where the bridge has no such histogram)"
+row "  chunk delay p50" bridge_chunk_p50_us 1
+row "  chunk delay p90" bridge_chunk_p90_us 1
+row "  chunk delay p99" bridge_chunk_p99_us 1
+row "  chunk delay observations" bridge_chunk_n
 echo "  (1,000 × 20/s offers 20,000 chunks/s, more than one bridge core delivers (see saturation below):"
 echo "   the backlog grows for the whole run, so that column measures the backlog, not the path.)"
 
@@ -209,6 +217,12 @@ printf '  p50 %s [%s]   p99 %s   p50 / sign floor %s\n' "$(fmt "$(m publish publ
 printf '  of which: request → REQ on the relay %s, relay REQ → EOSE written %s (the bench relay), EOSE → EVENT %s\n' \
   "$(fmt "$(m publish req_to_REQ_p50_us)")" "$(fmt "$(m publish relay_hold_p50_us)")" "$(fmt "$(m publish EOSE_to_EVENT_p50_us)")"
 printf '  time to response headers (TTFB) p50 %s p99 %s; other processes used %s%% CPU meanwhile\n' "$(fmt "$(m publish ttfb_p50_us)")" "$(fmt "$(m publish ttfb_p99_us)")" "$(m publish others_cpu_pct)"
+printf '  inside the bridge (from /metrics histograms, bucket-interpolated): its own time before the kind:1 goes out\n'
+printf '    (request in → REQ handed over, plus EOSE in → kind:1 handed over) p50 %s µs [%s] p99 %s µs (n %s);\n' \
+  "$(fmt "$(m publish bridge_prepub_p50_us)" 1)" "$(runs publish bridge_prepub_p50_us)" \
+  "$(fmt "$(m publish bridge_prepub_p99_us)" 1)" "$(m publish bridge_prepub_n)"
+printf '    relay message received → text to the stream (the answers) p50 %s µs p99 %s µs (n %s)\n' \
+  "$(fmt "$(m publish bridge_chunk_p50_us)" 1)" "$(fmt "$(m publish bridge_chunk_p99_us)" 1)" "$(m publish bridge_chunk_n)"
 
 echo
 echo "== saturation: 1,000 streams, closed loop (one delta in flight per stream)"
@@ -218,6 +232,10 @@ printf '  verified chunks per bridge CPU second %s [%s]   (= %s%% of the parse+v
 printf '  chunks/s wall %s, bridge CPU %s%%, load generator CPU %s%%, others %s%%, latency p50 %s µs p99 %s µs\n' \
   "$(fmt "$(m throughput chunks_per_s)")" "$(fmt "$(m throughput bridge_cpu_pct)")" "$(fmt "$(m throughput bench_cpu_pct)")" \
   "$(m throughput others_cpu_pct)" "$(fmt "$(m throughput p50_us)")" "$(fmt "$(m throughput p99_us)")"
+printf '  inside the bridge (from /metrics histograms, bucket-interpolated): relay message received → text to the stream\n'
+printf '    p50 %s µs [%s] p90 %s µs p99 %s µs (n %s)\n' \
+  "$(fmt "$(m throughput bridge_chunk_p50_us)" 1)" "$(runs throughput bridge_chunk_p50_us)" \
+  "$(fmt "$(m throughput bridge_chunk_p90_us)" 1)" "$(fmt "$(m throughput bridge_chunk_p99_us)" 1)" "$(m throughput bridge_chunk_n)"
 
 echo
 echo "== short non-streaming requests: 32 keep-alive clients, closed loop, a new thread per request"
@@ -228,6 +246,10 @@ printf '  requests/s completed %s [%s]   per bridge CPU second %s [%s]   errors 
 printf '  request written → whole response read: p50 %s µs p99 %s µs; bridge CPU %s%%, load generator CPU %s%%, others %s%%\n' \
   "$(fmt "$(m requests p50_us)")" "$(fmt "$(m requests p99_us)")" "$(fmt "$(m requests bridge_cpu_pct)")" \
   "$(fmt "$(m requests bench_cpu_pct)")" "$(m requests others_cpu_pct)"
+printf '  inside the bridge (from /metrics histograms, bucket-interpolated): own time before the kind:1 goes out\n'
+printf '    p50 %s µs [%s] p99 %s µs (n %s)\n' \
+  "$(fmt "$(m requests bridge_prepub_p50_us)" 1)" "$(runs requests bridge_prepub_p50_us)" \
+  "$(fmt "$(m requests bridge_prepub_p99_us)" 1)" "$(m requests bridge_prepub_n)"
 
 echo
 echo "== capacity: 10,000 idle streams"
@@ -239,6 +261,9 @@ printf '  bridge RSS %s MB → %s MB: %s bytes per open stream [%s]\n' \
 printf '  one delta to each of the 10,000 streams at once: delivered p50 %s ms, p99 %s ms, all in %s ms\n' \
   "$(awk -v x="$(m capacity p50_us)" 'BEGIN{printf "%.1f", x/1e3}')" "$(awk -v x="$(m capacity p99_us)" 'BEGIN{printf "%.1f", x/1e3}')" \
   "$(awk -v x="$(m capacity max_us)" 'BEGIN{printf "%.1f", x/1e3}')"
+printf '  inside the bridge (from /metrics histograms, bucket-interpolated): relay message received → text to the stream\n'
+printf '    p50 %s µs p90 %s µs p99 %s µs (n %s)\n' "$(fmt "$(m capacity bridge_chunk_p50_us)" 1)" \
+  "$(fmt "$(m capacity bridge_chunk_p90_us)" 1)" "$(fmt "$(m capacity bridge_chunk_p99_us)" 1)" "$(m capacity bridge_chunk_n)"
 
 echo
 echo "== reference: tests/js/relay.mjs alone (publisher → relay → subscriber, same deltas; relay on CPU $CPU_B)"

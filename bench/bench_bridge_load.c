@@ -22,6 +22,14 @@
  * Other processes' CPU time during the measured phase is reported (others_cpu_pct) so a noisy run
  * can be recognised and repeated. --dump FILE writes "sent_at_ms latency_us" per delta.
  *
+ * The bridge's own view: just before the measured phase starts and just after it ends (outside
+ * it, and outside the bridge CPU figures), the bench reads GET /metrics once with a blocking
+ * client and subtracts the two snapshots of bridge_chunk_delay_seconds (relay message received →
+ * its text handed to the SSE stream) and bridge_prepublish_seconds (the bridge's own time before a
+ * turn's kind:1 goes out), so only the measured window counts; p50/p90/p99 are interpolated inside
+ * the bucket as Prometheus' histogram_quantile does (bridge_chunk_* and bridge_prepub_* on the
+ * result line, only where the bridge has the histogram and the window has observations).
+ *
  * Scenarios (one per run; bench/bench_bridge.sh runs the set and prints the table):
  *   latency     N streams, each receiving deltas at --rate per second for --seconds, spread
  *               evenly (stream i is offset by i/N of a period); added latency per delta
@@ -53,6 +61,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -64,6 +73,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1515,10 +1525,25 @@ static int measure_open(void)
 static void on_spin(uv_idle_t *h);
 static void want_spin(bool on);
 
+/* The bridge's own histograms, read from GET /metrics before and after the measured phase. */
+#define HB_MAX 40
+typedef struct {
+    bool present; /* the histogram was in the answer, ending with the +Inf bucket */
+    int n;        /* buckets, the last one +Inf */
+    double le[HB_MAX];
+    double cum[HB_MAX]; /* cumulative counts */
+} hsnap_t;
+enum { H_CHUNK, H_PREPUB, H_N };
+static const char *const h_names[H_N] = {"bridge_chunk_delay_seconds", "bridge_prepublish_seconds"};
+static hsnap_t h_before[H_N], h_after[H_N];
+static void scrape_hists(hsnap_t snap[H_N]);
+
 /* The measured phase: from here the loop never blocks (an idle handle keeps it polling), so the
- * bench's reads and writes happen at once and its own wake-ups never add to a figure. */
+ * bench's reads and writes happen at once and its own wake-ups never add to a figure. The
+ * bridge's histograms are read first, before anything of the phase is timed. */
 static void begin_measured_send(void)
 {
+    scrape_hists(h_before);
     want_spin(true);
     set_phase(P_SEND);
     send_t0 = uv_hrtime() + 20 * 1000000ull;
@@ -1535,6 +1560,7 @@ static void end_measure(void)
     br_cpu1 = cpu_of(bridge_proc.pid);
     me_cpu1 = cpu_self_s();
     machine_jiffies(&mach_busy1, &mach_tot1);
+    scrape_hists(h_after); /* after every figure of the phase is taken */
 }
 
 static void finish_all(void)
@@ -1889,6 +1915,137 @@ static void rq_drive(uint64_t now)
     stop_bridge();
 }
 
+/* ---- the bridge's own histograms (GET /metrics) -------------------------------------------- */
+
+/* Histogram name's buckets from a Prometheus text answer p[0..n) into h (present = false when it
+ * is not there, or its buckets are not in increasing order ending with +Inf). */
+static void parse_hist(const char *p, size_t n, const char *name, hsnap_t *h)
+{
+    memset(h, 0, sizeof *h);
+    char pre[96];
+    int pl = snprintf(pre, sizeof pre, "%s_bucket{", name);
+    if (pl <= 0 || (size_t)pl >= sizeof pre) return;
+    bool bad = false;
+    const char *end = p + n;
+    while (p < end && !bad) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        char line[256];
+        if (ll > (size_t)pl && ll < sizeof line && memcmp(p, pre, (size_t)pl) == 0) {
+            memcpy(line, p, ll);
+            line[ll] = '\0';
+            char *lv = strstr(line + pl, "le=\""), *rb = strchr(line + pl, '}'), *q;
+            double le = 0, cnt = 0;
+            if (lv == NULL || rb == NULL || lv > rb || h->n == HB_MAX) {
+                bad = true;
+            } else {
+                lv += 4;
+                if (strncmp(lv, "+Inf\"", 5) == 0) {
+                    le = INFINITY;
+                } else {
+                    le = strtod(lv, &q);
+                    bad = q == lv || *q != '"';
+                }
+                cnt = strtod(rb + 1, &q);
+                bad = bad || q == rb + 1 || (h->n > 0 && !(le > h->le[h->n - 1]));
+            }
+            if (!bad) {
+                h->le[h->n] = le;
+                h->cum[h->n] = cnt;
+                h->n++;
+            }
+        }
+        p = nl ? nl + 1 : end;
+    }
+    h->present = !bad && h->n > 0 && isinf(h->le[h->n - 1]);
+}
+
+/* GET /metrics from the bridge with a blocking client, bounded (3 s, 4 MiB): called only just
+ * outside a measured phase. Fills snap[] (present = false on any failure, or where the bridge has
+ * no such histogram: an older bridge). */
+static void scrape_hists(hsnap_t snap[H_N])
+{
+    nb_buf_t in, body;
+    nb_buf_init(&in, 4u << 20);
+    nb_buf_init(&body, 4u << 20);
+    for (int i = 0; i < H_N; i++)
+        memset(&snap[i], 0, sizeof snap[i]);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) goto out;
+    struct timeval tv = {.tv_sec = 1};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (const struct sockaddr *)&http_addr, sizeof http_addr) != 0) goto out;
+    char req[160];
+    int rl = snprintf(req, sizeof req, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
+                      http_port);
+    if (write(fd, req, (size_t)rl) != rl) goto out;
+    uint64_t deadline = uv_hrtime() + 3000000000ull;
+    int r = 0, status = 0;
+    bool conn_close = false;
+    size_t used = 0;
+    char buf[16384];
+    while (r == 0 && uv_hrtime() < deadline) {
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0 || nb_buf_append(&in, buf, (size_t)k) != 0) break;
+        r = rq_response(in.data, in.len, &status, &body, &conn_close, &used);
+    }
+    if (r == 1 && status == 200 && body.data != NULL)
+        for (int i = 0; i < H_N; i++)
+            parse_hist(body.data, body.len, h_names[i], &snap[i]);
+out:
+    if (fd >= 0) close(fd);
+    nb_buf_dispose(&in);
+    nb_buf_dispose(&body);
+}
+
+/* The measured window: after − before, bucket by bucket. false when either snapshot lacks the
+ * histogram, the bucket layouts differ, or a count went down (not the same bridge). */
+static bool hist_window(const hsnap_t *a, const hsnap_t *b, hsnap_t *w)
+{
+    memset(w, 0, sizeof *w);
+    if (!a->present || !b->present || a->n != b->n) return false;
+    for (int i = 0; i < a->n; i++) {
+        if (a->le[i] != b->le[i] || b->cum[i] < a->cum[i]) return false;
+        w->le[i] = a->le[i];
+        w->cum[i] = b->cum[i] - a->cum[i];
+    }
+    w->n = a->n;
+    w->present = true;
+    return true;
+}
+
+/* Quantile q (0..1) of a window, in seconds, as Prometheus' histogram_quantile: the first bucket
+ * whose cumulative count reaches q × total, linear inside it (0 is the lower edge of the first);
+ * in the +Inf bucket, the highest finite bound. */
+static double hist_quantile(const hsnap_t *w, double q)
+{
+    double total = w->cum[w->n - 1], rank = q * total;
+    int i = 0;
+    while (i < w->n - 1 && w->cum[i] < rank)
+        i++;
+    if (isinf(w->le[i])) return w->n >= 2 ? w->le[w->n - 2] : 0;
+    double lo = i > 0 ? w->le[i - 1] : 0, below = i > 0 ? w->cum[i - 1] : 0, in = w->cum[i] - below;
+    if (i == 0 && w->le[0] <= 0) return w->le[0];
+    if (in <= 0) return w->le[i];
+    return lo + (w->le[i] - lo) * (rank - below) / in;
+}
+
+/* The result-line fields of the bridge's own histograms: each group only where the bridge has the
+ * histogram and the measured window has observations. */
+static void report_hists(void)
+{
+    hsnap_t w;
+    if (hist_window(&h_before[H_CHUNK], &h_after[H_CHUNK], &w) && w.cum[w.n - 1] > 0)
+        printf(" bridge_chunk_p50_us=%.1f bridge_chunk_p90_us=%.1f bridge_chunk_p99_us=%.1f bridge_chunk_n=%.0f",
+               hist_quantile(&w, 0.5) * 1e6, hist_quantile(&w, 0.9) * 1e6, hist_quantile(&w, 0.99) * 1e6,
+               w.cum[w.n - 1]);
+    if (hist_window(&h_before[H_PREPUB], &h_after[H_PREPUB], &w) && w.cum[w.n - 1] > 0)
+        printf(" bridge_prepub_p50_us=%.1f bridge_prepub_p99_us=%.1f bridge_prepub_n=%.0f",
+               hist_quantile(&w, 0.5) * 1e6, hist_quantile(&w, 0.99) * 1e6, w.cum[w.n - 1]);
+}
+
 static bool all_received(void)
 {
     for (int i = 0; i < n_measure; i++) {
@@ -2200,6 +2357,7 @@ static void report(void)
         double others = (mach_busy1 - mach_busy0) / hz - (br_cpu1 - br_cpu0) - (me_cpu1 - me_cpu0);
         printf(" others_cpu_pct=%.0f", wall > 0 && others > 0 ? 100 * others / wall : 0);
     }
+    report_hists();
     printf(" non200=%" PRIu64 " sse_errors=%" PRIu64 " relay_queued_writes=%" PRIu64 " verify_us=%.2f sign_us=%.2f "
            "parse_verify_us=%.2f loopback_rtt_p50_us=%.1f loopback_rtt_p99_us=%.1f loopback_rtt_sleeping_p50_us=%.1f "
            "bridge_exit=%d\n",
