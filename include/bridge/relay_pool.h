@@ -157,6 +157,11 @@ void nb_sub_release(nb_sub_t *s);
 /** The wire subscription id (short, unique within the pool; borrowed). */
 const char *nb_sub_id(const nb_sub_t *s);
 
+/** The relays that have not refused s: every relay but those whose last word on it was CLOSED
+ *  (a relay not open yet counts: it gets the REQ when it opens). 0 means no relay can deliver
+ *  s's events until one reconnects; in on_eose, that every relay asked refused it. */
+size_t nb_sub_unrefused_relays(const nb_sub_t *s);
+
 /* ---- publishing --------------------------------------------------------------------------- */
 
 /**

@@ -402,6 +402,9 @@ static void route_metrics(void *ud, nb_http_req_t *r)
     COUNTER("bridge_chat_timeouts_total", "Turns that timed out.", c->timeouts);
     COUNTER("bridge_chat_client_gone_total", "Clients that went away before the end.", c->client_gone);
     COUNTER("bridge_chunks_total", "Content chunks sent.", c->chunks);
+    COUNTER("bridge_subscriptions_refused_total",
+            "Turns ended because every relay refused or closed the conversation's subscription.",
+            c->sub_refused);
     COUNTER("bridge_native_turns_total", "Turns started through WS /chat or POST /chat/sse.",
             c->native_turns);
     COUNTER("bridge_turns_recorded_detached_total", "Turns recorded after their client had gone.",

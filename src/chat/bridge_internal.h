@@ -29,6 +29,7 @@ typedef struct {
     nb_hist_t turn_duration;    /* request in → end of the turn */
     nb_hist_t publish_latency;  /* publish → first OK */
     nb_hist_t store_latency;    /* one conversation-store call on the loop (get or put) */
+    uint64_t sub_refused;       /* turns ended because every relay refused/closed the thread subscription */
     nb_hist_t chunk_delay;      /* relay message received → its text handed to the client's stream */
     nb_hist_t prepublish;       /* the bridge's own time before a turn's kind:1 goes to the pool */
     uint64_t recorded_detached; /* turns recorded after their client had gone */

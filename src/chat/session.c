@@ -576,10 +576,25 @@ static void on_thread_event(void *ud, nb_sub_t *sub, const nb_event_t *ev, const
 
 static void on_thread_eose(void *ud, nb_sub_t *sub);
 
+/* A relay refused or ended the thread subscription. While another relay still has it, the turn
+ * goes on. When none has it, nothing the agent says can reach us: before the message is out
+ * (on_thread_eose saw it refused everywhere) it is not published at all, and a published turn
+ * ends now, instead of at a timeout with the agent's answer lost. */
 static void on_thread_closed(void *ud, nb_sub_t *sub, const char *url, const char *msg)
 {
     nb_session_t *s = ud;
     NB_WARN("chat %s: relay %s closed the thread subscription: %s", s->id, url, msg);
+    if (s->closing || nb_sub_unrefused_relays(sub) > 0) return;
+    s->b->counters.sub_refused++;
+    if (s->state == ST_EOSE)
+        failf(s, 503, "server_error", "relay_refused",
+              "the relay refused the subscription for this conversation, so the message was not sent: %s: %s",
+              url, msg);
+    else if (s->state == ST_PUBLISH || s->state == ST_STREAM)
+        failf(s, 502, "server_error", "relay_closed",
+              "the relay closed the subscription for this conversation, so the agent's answer cannot be "
+              "received: %s: %s",
+              url, msg);
 }
 
 static void on_published(void *ud, int result, const char *detail)
@@ -657,6 +672,8 @@ static void on_thread_eose(void *ud, nb_sub_t *sub)
 {
     nb_session_t *s = ud;
     if (s->state != ST_EOSE) return;
+    if (nb_sub_unrefused_relays(sub) == 0)
+        return; /* every relay said CLOSED: on_thread_closed fails the turn */
     uint64_t t0 = nb_pool_frame_hrtime(s->b->pool); /* the EOSE's arrival */
     s->work_t0_ns = t0 != 0 ? t0 : uv_hrtime();
     publish(s);

@@ -327,6 +327,14 @@ int nb_pool_subscribe(nb_pool_t *p, nb_sub_t **out, const nb_filter_t *filters, 
     return 0;
 }
 
+size_t nb_sub_unrefused_relays(const nb_sub_t *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->pool->n_relays; i++)
+        n += RS_STATE(s->rs[i]) != RS_CLOSED;
+    return n;
+}
+
 const char *nb_sub_id(const nb_sub_t *s)
 {
     return s->id;

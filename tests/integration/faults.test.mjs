@@ -424,6 +424,78 @@ test('a relay slow to answer OK: deltas that overtake the OK are not lost', asyn
   await finish(b);
 });
 
+// A relay that caps subscriptions per connection (strfry's maxSubsPerConnection) refuses the
+// conversation's REQ with CLOSED. Before, the bridge published anyway: the agent answered into a
+// thread nobody listened to, and the client got a 504 a minute later. Now the message is not
+// sent and the client hears why at once; a turn whose slot exists still works.
+test('a relay that refuses or ends the conversation\'s subscription (per-connection cap, CLOSED mid-turn): 503 before anything is published, an error event mid-turn', async () => {
+  const relay = await startRelay({ auth: true, replayEphemeral: 60 });
+  startAgent([relay]);
+  const b = await startBridge([relay], ['--first-event-timeout', '60']);
+  await waitOnline(b);
+  const idleSubs = (await b.health()).subscriptions_open;
+  const capped = await relaySubs(relay, ownerPub);
+  assert.ok(capped > 0 && capped === idleSubs, `the relay sees the bridge's ${idleSubs} subscriptions (${capped})`);
+  // room for one conversation on the bridge's connection
+  const hook = await fetch(`${relay.httpBase}/_test/sub-cap?n=${capped + 1}`, { method: 'POST' });
+  assert.equal(hook.status, 200);
+  const m0 = await b.metrics();
+
+  const held = await openStream(b, '#slow=150 #chunk=2 this turn holds the only free slot for a while');
+  await held.waitFor(s => s.contentDeltas() > 0, 'the first turn to stream');
+  const marker = `refused-${Date.now()}`;
+  const t0 = Date.now();
+  for (const stream of [false, true]) {
+    const r = await chatFetch(b, `${marker} ${stream}`, { stream });
+    const raw = await r.text();
+    assert.equal(r.status, 503, raw);
+    const e = JSON.parse(raw);
+    assertOpenAIError(e, raw);
+    assert.equal(e.error.code, 'relay_refused', raw);
+    assert.match(e.error.message, /too many concurrent REQs/, raw);
+  }
+  assert.ok(Date.now() - t0 < 10000, `the refusals took ${Date.now() - t0} ms (not a timeout)`);
+
+  const done = await withTimeout(held.done, 60000, 'the held turn to finish');
+  assert.equal(sseData(done).at(-1), '[DONE]');
+  assert.equal(held.text(), 'echo: this turn holds the only free slot for a while');
+  await waitIdle(b, idleSubs, 'the refused and the finished turns to release everything');
+
+  // the slot is free again: a conversation works
+  const ok = await chatFetch(b, '#chunk=3 and now there is room', { stream: false });
+  const okRaw = await ok.text();
+  assert.equal(ok.status, 200, okRaw);
+  assert.equal(JSON.parse(okRaw).choices[0].message.content, 'echo: and now there is room');
+
+  // the refused messages never reached the relay (nor the agent)
+  await fetch(`${relay.httpBase}/_test/sub-cap?n=0`, { method: 'POST' });
+  const watcher = await relayClient(relay.url, { authKey: owner });
+  const stored = await watcher.subscribe({ kinds: [1], authors: [ownerPub], limit: 500 }).eose;
+  assert.ok(stored.some(ev => ev.content.endsWith('and now there is room')), 'the relay has the accepted message');
+  assert.deepEqual(stored.filter(ev => ev.content.includes(marker)).map(ev => ev.content), []);
+  const m1 = await b.metrics();
+  assert.equal(m1.get('bridge_subscriptions_refused_total') - m0.get('bridge_subscriptions_refused_total'), 2);
+
+  // mid-turn, the only relay ends the conversation's subscription: an error event now, not a
+  // timeout later
+  const s = await openStream(b, '#slow=200 #chunk=1 a long answer that the relay will stop carrying');
+  await s.waitFor(x => x.contentDeltas() > 0, 'the turn to stream');
+  const st = await relay.stats();
+  const subId = st.connections.filter(c => c.pubkey === ownerPub).flatMap(c => Object.entries(c.subscriptions))
+    .find(([, filters]) => filters.some(f => (f['#e'] || []).includes(s.root)))?.[0];
+  assert.ok(subId, `the relay has the thread's subscription (${s.root})`);
+  const raw = await fetch(`${relay.httpBase}/_test/raw`, { method: 'POST', body: JSON.stringify(['CLOSED', subId, 'error: shutting down']) });
+  assert.equal(raw.status, 200);
+  const t1 = Date.now();
+  const datas = sseData(await withTimeout(s.done, 20000, 'the stream to end after CLOSED'));
+  assert.ok(Date.now() - t1 < 10000, 'the error came at once, not after a timeout');
+  assert.equal(errorOf(datas)?.code, 'relay_closed', JSON.stringify(datas.slice(-3)));
+  assert.match(errorOf(datas).message, /shutting down/);
+  assert.equal(datas.at(-1), '[DONE]');
+  await waitIdle(b, idleSubs, 'the closed turn to release everything');
+  await finish(b);
+});
+
 // ==== 3. a hostile relay ============================================================================
 test('a hostile relay (garbage, oversized frame, bad signatures, duplicates, NOTICE flood): bridge stays up, nothing forged reaches the client', async () => {
   const { relay: good } = await sharedWorld();

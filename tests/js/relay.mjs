@@ -19,8 +19,12 @@
 //    `["CLOSED",sub,"auth-required: …"]` until a valid kind 22242 arrived; EVENT is allowed;
 //  * --replay-ephemeral S: ephemeral events of the last S seconds are replayed to new REQs
 //    (after the stored ones, before EOSE);
+//  * --max-subscriptions N: a connection's REQ for a new subscription while it has N is refused
+//    with `["CLOSED",sub,"error: too many concurrent REQs"]`, as strfry does (the library alone
+//    would silently drop the least recently used one); POST /_test/sub-cap?n=N lowers it at run
+//    time (n=0: back to --max-subscriptions);
 //  * --test-hooks: HTTP side channel on the same port (POST /_test/inject, /_test/raw,
-//    /_test/drop, /_test/stall, /_test/unstall; GET /_test/stats);
+//    /_test/drop, /_test/stall, /_test/unstall, /_test/sub-cap; GET /_test/stats);
 //  * --tls-cert/--tls-key: serve wss:// (and the hooks over https) with this certificate chain
 //    and key (PEM files), for TLS tests with a private CA;
 //  * --die-with-parent: exit when stdin reaches EOF (the harness keeps a pipe open, so the relay
@@ -154,6 +158,7 @@ const validator = new Validator({
   maxFilterGenericTagsLength: 1000,
 });
 
+let subCap = 0; // POST /_test/sub-cap: a lower per-connection subscription cap (0: none)
 const stats = { eventsReceived: 0, eventsBroadcast: 0, reqsRefused: 0, authOk: 0, authFailed: 0 };
 const connInfo = new Map(); // ws -> {n, remote, connectedAt}
 let connCounter = 0;
@@ -202,6 +207,12 @@ relay.register({
       if (AUTH && !ctx.pubkey) {
         stats.reqsRefused++;
         ctx.sendMessage(['CLOSED', subId, 'auth-required: this relay only serves authenticated clients (NIP-42)']);
+        return { messageType: 'REQ', events: [] };
+      }
+      const cap = subCap > 0 ? Math.min(subCap, MAX_SUBS) : MAX_SUBS;
+      if (typeof subId === 'string' && !ctx.subscriptions.has(subId) && ctx.subscriptions.size >= cap) {
+        stats.reqsRefused++;
+        ctx.sendMessage(['CLOSED', subId, 'error: too many concurrent REQs']);
         return { messageType: 'REQ', events: [] };
       }
       if (REPLAY_SECS > 0) return handleReqWithReplay(ctx, subId, message.slice(2));
@@ -363,6 +374,10 @@ async function handleTestHook(req, res, url) {
     return reply(res, 200, { paused });
   }
   if (route === 'POST /_test/unstall') return reply(res, 200, unstall());
+  if (route === 'POST /_test/sub-cap') {
+    subCap = Math.max(0, Number(url.searchParams.get('n') || 0));
+    return reply(res, 200, { subCap });
+  }
   return reply(res, 404, { error: `no such test hook: ${route}` });
 }
 
