@@ -158,9 +158,12 @@ void nb_sub_release(nb_sub_t *s);
 const char *nb_sub_id(const nb_sub_t *s);
 
 /** The relays that have not refused s: every relay but those whose last word on it was CLOSED
- *  (a relay not open yet counts: it gets the REQ when it opens). 0 means no relay can deliver
- *  s's events until one reconnects; in on_eose, that every relay asked refused it. */
+ *  (a relay that is down counts: it gets the REQ again when it reconnects). 0: every relay
+ *  refused it. */
 size_t nb_sub_unrefused_relays(const nb_sub_t *s);
+/** The relays that hold s now: its REQ was sent on the current connection and not CLOSED (EOSE
+ *  or not), or waits there for AUTH to complete. */
+size_t nb_sub_holding_relays(const nb_sub_t *s);
 
 /* ---- publishing --------------------------------------------------------------------------- */
 

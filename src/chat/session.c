@@ -422,7 +422,8 @@ static void on_turn_end(void *ud, const nb_turn_end_t *end)
 static void chunk_delay(nb_session_t *s)
 {
     uint64_t t0 = nb_pool_frame_hrtime(s->b->pool);
-    if (t0 != 0) nb_hist_observe(&s->b->counters.chunk_delay, (double)(uv_hrtime() - t0) / 1e9);
+    if (t0 != 0 && (s->native || s->chat.stream))
+        nb_hist_observe(&s->b->counters.chunk_delay, (double)(uv_hrtime() - t0) / 1e9);
 }
 
 /* Text to the client (already in s->text). */
@@ -437,7 +438,6 @@ static void send_text(nb_session_t *s, const char *p, size_t len)
         nb_native_ev_content(&s->scratch, ev_thread(s), p, len);
         s->b->counters.chunks++;
         sink_emit(s, "content", &s->scratch, NULL);
-        chunk_delay(s);
         return;
     }
     if (!s->chat.stream) return;
@@ -450,7 +450,6 @@ static void send_text(nb_session_t *s, const char *p, size_t len)
         s->cut = true;
         NB_WARN("chat %s: the client reads too slowly; the stream was cut", s->id);
     }
-    chunk_delay(s);
 }
 
 static void on_turn_text(void *ud, const char *p, size_t len)
@@ -462,6 +461,7 @@ static void on_turn_text(void *ud, const char *p, size_t len)
      * started (on_published), after the role chunk / thread event. */
     if (!attached(s) || s->state == ST_PUBLISH) return;
     send_text(s, p, len);
+    chunk_delay(s); /* not for text held until the stream started, nor the filler: not a relay's delay */
 }
 
 /* ---- the native API's extra events ------------------------------------------------------------ */
@@ -664,7 +664,8 @@ static void publish(nb_session_t *s)
         failf(s, 503, "server_error", "relay_unavailable", "cannot publish: %s", nb_strerror(r));
         return;
     }
-    s->own_ns += uv_hrtime() - s->work_t0_ns;
+    if (s->work_t0_ns != 0) s->own_ns += uv_hrtime() - s->work_t0_ns;
+    s->work_t0_ns = 0;
     nb_hist_observe(&s->b->counters.prepublish, (double)s->own_ns / 1e9);
 }
 
@@ -672,8 +673,16 @@ static void on_thread_eose(void *ud, nb_sub_t *sub)
 {
     nb_session_t *s = ud;
     if (s->state != ST_EOSE) return;
-    if (nb_sub_unrefused_relays(sub) == 0)
-        return; /* every relay said CLOSED: on_thread_closed fails the turn */
+    if (nb_sub_holding_relays(sub) == 0) {
+        /* Every relay said CLOSED: on_thread_closed, called next, fails the turn with the reason. */
+        if (nb_sub_unrefused_relays(sub) == 0) return;
+        /* The relays that are up refused it or went down while we waited; the others are down. */
+        s->b->counters.sub_refused++;
+        failf(s, 503, "server_error", "relay_refused",
+              "no relay carries the subscription for this conversation (the open ones refused it or "
+              "disconnected), so the message was not sent");
+        return;
+    }
     uint64_t t0 = nb_pool_frame_hrtime(s->b->pool); /* the EOSE's arrival */
     s->work_t0_ns = t0 != 0 ? t0 : uv_hrtime();
     publish(s);
@@ -847,6 +856,7 @@ static void begin_turn(nb_session_t *s, const nb_tenex_project_t *p)
     s->state = ST_EOSE;
     s->eose_deadline = uv_now(b->loop) + b->cfg.eose_timeout_ms;
     s->own_ns += uv_hrtime() - s->work_t0_ns; /* request in (or the last resolve attempt) → REQ */
+    s->work_t0_ns = 0;                        /* the wait for EOSE is not our work */
     arm(s);
 }
 
@@ -919,6 +929,7 @@ static void send_boot(nb_session_t *s)
 static void wait_for(nb_session_t *s, const char *what, uint32_t ms)
 {
     uint64_t now = uv_now(s->b->loop);
+    if (s->work_t0_ns != 0) s->own_ns += uv_hrtime() - s->work_t0_ns;
     s->work_t0_ns = 0; /* waiting is not our work: the retry starts a new stretch */
     if (s->resolve_deadline == 0 || s->waiting_for != what) {
         s->resolve_deadline = now + ms;
@@ -1110,9 +1121,10 @@ static void on_timer(uv_timer_t *t)
             resolve(s);
         return;
     case ST_EOSE:
-        if (now >= s->eose_deadline)
+        if (now >= s->eose_deadline) {
+            s->work_t0_ns = uv_hrtime();
             publish(s); /* a relay that never says EOSE must not block the turn */
-        else
+        } else
             arm(s);
         return;
     case ST_STREAM:

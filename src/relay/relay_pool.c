@@ -335,6 +335,16 @@ size_t nb_sub_unrefused_relays(const nb_sub_t *s)
     return n;
 }
 
+size_t nb_sub_holding_relays(const nb_sub_t *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->pool->n_relays; i++) {
+        int st = RS_STATE(s->rs[i]);
+        n += st == RS_SENT || st == RS_LIVE || st == RS_AUTH_WAIT;
+    }
+    return n;
+}
+
 const char *nb_sub_id(const nb_sub_t *s)
 {
     return s->id;
@@ -507,6 +517,7 @@ static void on_ok(relay_t *r, const nb_relay_msg_t *m)
             for (nb_sub_t *s = p->subs; s != NULL; s = s->next) {
                 if (s->dead || RS_STATE(s->rs[i]) != RS_AUTH_WAIT) continue;
                 s->rs[i] = RS_CLOSED;
+                if (r->subs > 0) r->subs--; /* as on_sub_closed: it was counted when sent */
                 eose_progress(s, i);
                 if (!s->dead && !p->closing && s->cb.on_closed != NULL)
                     s->cb.on_closed(s->ud, s, r->conn.url, m->text);

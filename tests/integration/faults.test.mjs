@@ -16,7 +16,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import {
-  startRelay, startProcess, waitUntil, relayClient, onCleanup, withTimeout, sleep, tempDir,
+  startRelay, startProcess, waitUntil, relayClient, onCleanup, withTimeout, sleep, tempDir, freePort,
   WebSocket, WebSocketServer, generateSecretKey, getPublicKey, finalizeEvent, plainEvent, nip19, BUILD_DIR, BRIDGE_BIN,
 } from '../js/lib/harness.mjs';
 
@@ -469,7 +469,7 @@ test('a relay that refuses or ends the conversation\'s subscription (per-connect
 
   // the refused messages never reached the relay (nor the agent)
   await fetch(`${relay.httpBase}/_test/sub-cap?n=0`, { method: 'POST' });
-  const watcher = await relayClient(relay.url, { authKey: owner });
+  const watcher = await relayClient(relay.url, { authKey: generateSecretKey() }); // not the bridge's key: relaySubs counts that one
   const stored = await watcher.subscribe({ kinds: [1], authors: [ownerPub], limit: 500 }).eose;
   assert.ok(stored.some(ev => ev.content.endsWith('and now there is room')), 'the relay has the accepted message');
   assert.deepEqual(stored.filter(ev => ev.content.includes(marker)).map(ev => ev.content), []);
@@ -494,6 +494,25 @@ test('a relay that refuses or ends the conversation\'s subscription (per-connect
   assert.equal(datas.at(-1), '[DONE]');
   await waitIdle(b, idleSubs, 'the closed turn to release everything');
   await finish(b);
+
+  // two relays, one of them down (in backoff): the one that is up refuses, so nobody would hear
+  // the answer; the relay that is down must not count as carrying the subscription
+  const dead = `ws://127.0.0.1:${await freePort()}`;
+  const b2 = await startBridge([relay, { url: dead }]);
+  await waitOnline(b2);
+  await waitUntil(async () => (await b2.health()).relays.some(r => r.url === dead && r.state !== 'open'), { what: 'the dead relay to be down' });
+  const capped2 = await relaySubs(relay, ownerPub);
+  await fetch(`${relay.httpBase}/_test/sub-cap?n=${capped2}`, { method: 'POST' });
+  const t2 = Date.now();
+  const r2 = await chatFetch(b2, `${marker} with a relay down`, { stream: false });
+  const raw2 = await r2.text();
+  assert.equal(r2.status, 503, raw2);
+  assert.equal(JSON.parse(raw2).error.code, 'relay_refused', raw2);
+  assert.ok(Date.now() - t2 < 10000, `the refusal took ${Date.now() - t2} ms`);
+  await fetch(`${relay.httpBase}/_test/sub-cap?n=0`, { method: 'POST' });
+  const stored2 = await watcher.subscribe({ kinds: [1], authors: [ownerPub], limit: 500 }).eose;
+  assert.deepEqual(stored2.filter(ev => ev.content.includes(marker)).map(ev => ev.content), []);
+  await finish(b2);
 });
 
 // ==== 3. a hostile relay ============================================================================
