@@ -2,7 +2,7 @@
 # bench_bridge.sh — the bridge end to end: added latency relay frame → SSE bytes at 1, 100 and
 # 1,000 streams, time to publish, verified chunks/s per core at saturation, short non-streaming
 # requests/s (32 keep-alive clients), RSS per open stream and 10,000 open streams, each next to the libsecp256k1 floor and the loopback transport floor
-# measured in the same run. Prints figures (medians over RUNS) and never fails on them. Beside the
+# measured in the same run, and the HTTP floor (scenario httpfloor, below). Prints figures (medians over RUNS) and never fails on them. Beside the
 # figures measured from outside: the bridge's own chunk delay and pre-publish time, from its
 # /metrics histograms over the measured window (bucket-interpolated; "–" with a bridge without them).
 #
@@ -14,11 +14,34 @@
 # build-bench/bench/bench_bridge_load (pinned to CPU 1), which plays the relay, the TENEX agent
 # and the HTTP clients; see the comment at the top of bench/bench_bridge_load.c.
 #
+# The HTTP floor (scenario httpfloor; needs wrk and curl): build-bench/bench/bench_http_floor, the
+# bridge's own HTTP layer (src/http/, h2o) with static answers of the bridge's sizes, pinned to the
+# bridge's CPU, driven by wrk on the load CPU: 32 keep-alive clients POSTing for a FLOOR_JSON_BYTES
+# JSON body (as `requests`), then 1,000 connections each POSTing for an SSE stream of
+# FLOOR_CHUNKS events of FLOOR_CHUNK_BYTES bytes, each event its own write (as `throughput`; but a
+# stream ends after FLOOR_CHUNKS events and the next one comes on a new connection: wrk reconnects).
+# Per server CPU second (utime + stime from /proc/PID/stat around each wrk run) next to the bridge's
+# per bridge CPU second, as a percentage. The sizes are the bridge's own, read off its socket writes
+# (strace -e writev on `bridge --server` under bench_bridge_load --scenario requests) at 2ecf17f:
+#   FLOOR_JSON_BYTES=411   the non-streaming completion body of `requests`: {"id":"chatcmpl-<32 hex>",
+#                          …,"model":"bench-agent",…,"content":"<100 bytes>",…,"usage":{10,1,11}}
+#   FLOOR_CHUNK_BYTES=318  one SSE content chunk line of `throughput`: "data: {…chat.completion.chunk…
+#                          "delta":{"content":"<100 bytes>"}…}\n\n" (the bench's deltas carry 100
+#                          bytes of content, --content; JSON with no escapes, so the size is fixed)
+# Both answers also carry X-Nostr-Event-Id and X-Nostr-Thread (64 hex), as the bridge's do, so the
+# response heads are the same size (SSE head 495 bytes, JSON head 444 bytes, as the bridge's).
+# Chunks are counted by the server (GET /health before and after), not as completed streams × 100:
+# with 1,000 streams in lock step the last, unfinished round would otherwise be up to ~10 % of the
+# run (completed × FLOOR_CHUNKS per CPU second is on the result line too, floor_wrk_chunks_per_cpu_s).
+# While streams are open the floor's loop does not sleep (an idle handle writes the next event of
+# every stream once per iteration, one write each), so its CPU is ~100 % under the SSE load: read
+# floor_sse_wrk_cpu_pct too — near 100 % means wrk, not the server, set the pace.
+#
 # Environment: BENCH_CPU_BRIDGE (0), BENCH_CPU_LOAD (1); BENCH_QUIET_WAIT=seconds to wait, before
 # each run, for the machine to be idle (default 900; 0 = do not wait); BENCH_ATTEMPTS (5) and
 # BENCH_OTHERS_MAX (15): a run during which other processes used more than that % of a CPU is
 # repeated, and the cleanest attempt kept; BENCH_SCENARIOS to run a subset (default "lat1 lat100
-# lat1000 lat1000h publish throughput requests capacity jsrelay"); BENCH_KEEP=dir keeps raw outputs and
+# lat1000 lat1000h publish throughput requests httpfloor capacity jsrelay"); BENCH_KEEP=dir keeps raw outputs and
 # bridge logs; with BENCH_REPORT_ONLY=1 as well, only the table is printed again from that dir.
 set -euo pipefail
 { # the whole script is one compound command: bash parses it before running, so editing this file
@@ -32,10 +55,25 @@ BRIDGE=$BUILD/bridge
 CPU_B=${BENCH_CPU_BRIDGE:-0}
 CPU_L=${BENCH_CPU_LOAD:-1}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-900}
-SCENARIOS=${BENCH_SCENARIOS:-"lat1 lat100 lat1000 lat1000h publish throughput requests capacity jsrelay"}
-for f in "$LOAD" "$BRIDGE"; do
+SCENARIOS=${BENCH_SCENARIOS:-"lat1 lat100 lat1000 lat1000h publish throughput requests httpfloor capacity jsrelay"}
+FLOOR=$BUILD/bench/bench_http_floor
+FLOOR_JSON_BYTES=411 FLOOR_CHUNK_BYTES=318 FLOOR_CHUNKS=100 FLOOR_SSE_CONNS=1000 FLOOR_SECONDS=10
+needs=()
+for sc in $SCENARIOS; do
+  case $sc in
+    httpfloor) needs+=("$FLOOR") ;;
+    *) needs+=("$LOAD" "$BRIDGE") ;;
+  esac
+done
+for f in "${needs[@]}"; do
   [ -x "$f" ] || { echo "bench_bridge: $f is not built (cmake --build $BUILD -j2)" >&2; exit 2; }
 done
+case " $SCENARIOS " in
+  *" httpfloor "*)
+    for t in wrk curl; do
+      command -v "$t" >/dev/null || { echo "bench_bridge: httpfloor needs $t (apt-get install $t)" >&2; exit 2; }
+    done ;;
+esac
 # Bridges with a conversation store (--state) get a fresh SQLite file per run in the temp dir
 # (the default would be ~/.local/state/bridge/state.db).
 HAS_STATE=0
@@ -85,6 +123,85 @@ wait_quiet() {
   done
 }
 
+# ---- the HTTP floor (scenario httpfloor) ------------------------------------------------------
+# utime + stime of a process, in clock ticks
+cpu_ticks() {
+  local s fld
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  read -ra fld <<<"${s##*) }" # fields from 3 (state) on: utime (14) is fld[11], stime (15) fld[12]
+  echo $(( fld[11] + fld[12] ))
+}
+# busy clock ticks of the whole machine (all CPUs), from /proc/stat
+mach_busy() { local a; read -ra a </proc/stat; echo $(( a[1] + a[2] + a[3] + a[6] + a[7] + a[8] )); }
+# user + sys seconds from the children line of the `times` builtin, saved in a file
+times_s() { awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, t, "m"); sub("s", "", t[2]); s += t[1] * 60 + t[2] } print s }' "$1"; }
+# wrk's latency percentile line (50% / 99%) → µs
+wrk_pct_us() {
+  awk -v p="$2" '$1 == p { v = $2; u = 1; if (v ~ /us$/) u = 1; else if (v ~ /ms$/) u = 1e3; else if (v ~ /s$/) u = 1e6
+    sub(/[a-z]+$/, "", v); printf "%.1f\n", v * u }' "$1"
+}
+# One wrk run on the load CPU against the floor server (pid $FPID, port $FPORT): FILE CONNS LUA.
+# Writes FILE (wrk's output) and FILE.m: "server_ticks wrk_s wall_s machine_ticks chunks0 chunks1".
+floor_wrk() {
+  local f=$1 conns=$2 lua=$3 c0 c1 m0 m1 t0 t1 h0 h1
+  h0=$(curl -s "http://127.0.0.1:$FPORT/health" | sed -n 's/.*"chunks":\([0-9]*\).*/\1/p')
+  c0=$(cpu_ticks "$FPID"); m0=$(mach_busy); t0=$(date +%s.%N)
+  times >"$f.t0"
+  taskset -c "$CPU_L" wrk --latency -t1 -c"$conns" -d"${FLOOR_SECONDS}s" --timeout 10s -s "$lua" \
+    "http://127.0.0.1:$FPORT/bench/chat/completions" >"$f" 2>&1 &
+  WPID=$!
+  wait "$WPID" || { WPID=; echo "wrk failed: $(tail -2 "$f")" >&2; return 1; }
+  WPID=
+  times >"$f.t1"
+  c1=$(cpu_ticks "$FPID"); m1=$(mach_busy); t1=$(date +%s.%N)
+  h1=$(curl -s "http://127.0.0.1:$FPORT/health" | sed -n 's/.*"chunks":\([0-9]*\).*/\1/p')
+  echo "$((c1 - c0)) $(awk -v a="$(times_s "$f.t0")" -v b="$(times_s "$f.t1")" 'BEGIN{print b - a}') \
+$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}') $((m1 - m0)) ${h0:-0} ${h1:-0}" >"$f.m"
+}
+# One run of the floor: starts bench_http_floor on the bridge's CPU, runs the two wrk loads,
+# stops it; prints "result scenario=httpfloor …" (key=value, as bench_bridge_load does).
+run_httpfloor() { # LOG_PREFIX
+  local p=$1 hz rq_n rq_s rq_cpu rq_pct rq_oth rq_wrk rq_err st_n st_s st_pct st_oth st_wrk st_err chunks
+  local ch_s ch_cpu ch_wrk_cpu
+  FPID='' WPID=''
+  trap '[ -n "$WPID" ] && kill "$WPID" 2>/dev/null; [ -n "$FPID" ] && kill "$FPID" 2>/dev/null; exit 143' TERM HUP
+  taskset -c "$CPU_B" "$FLOOR" --bind 127.0.0.1:0 >"$p.floor.out" 2>"$p.floor.log" &
+  FPID=$!
+  for _ in $(seq 100); do grep -q '^listening port=' "$p.floor.out" 2>/dev/null && break; sleep 0.05; done
+  FPORT=$(sed -n 's/^listening port=//p' "$p.floor.out")
+  [ -n "$FPORT" ] || { echo "bench_http_floor did not start: $(tail -2 "$p.floor.log")" >&2; return 1; }
+  lua() { printf 'wrk.method = "POST"\nwrk.body = [[%s]]\nwrk.headers["Content-Type"] = "application/json"\n' "$1"; }
+  lua "{\"floor\":\"json\",\"bytes\":$FLOOR_JSON_BYTES}" >"$p.json.lua"
+  lua "{\"floor\":\"sse\",\"chunks\":$FLOOR_CHUNKS,\"bytes\":$FLOOR_CHUNK_BYTES}" >"$p.sse.lua"
+  floor_wrk "$p.wrk.json" 32 "$p.json.lua"
+  floor_wrk "$p.wrk.sse" "$FLOOR_SSE_CONNS" "$p.sse.lua"
+  kill -TERM "$FPID"
+  wait "$FPID" || { FPID=; echo "bench_http_floor did not exit cleanly: $(tail -1 "$p.floor.out")" >&2; return 1; }
+  FPID=
+  hz=$(getconf CLK_TCK)
+  # → requests (or streams) done, per s, per server CPU s, server CPU %, others %, wrk CPU %, errors
+  summary() {
+    awk -v hz="$hz" -v n="$(awk '/ requests in / {print $1}' "$1")" \
+      -v errs="$(awk '/^  Non-2xx/ {e += $NF} /^  Socket errors/ {gsub(",", ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$1")" \
+      'NR == 1 { sv = $1 / hz; wk = $2; wall = $3; oth = $4 / hz - sv - wk
+        printf "%d %.0f %.0f %.1f %.0f %.1f %d %.0f\n", n, n / wall, (sv > 0 ? n / sv : 0), 100 * sv / wall,
+          (oth > 0 ? 100 * oth / wall : 0), 100 * wk / wall, errs, $6 - $5 }' "$1.m"
+  }
+  read -r rq_n rq_s rq_cpu rq_pct rq_oth rq_wrk rq_err _ <<<"$(summary "$p.wrk.json")"
+  read -r st_n st_s _ st_pct st_oth st_wrk st_err chunks <<<"$(summary "$p.wrk.sse")"
+  # chunks: counted by the server; per s, per server CPU s, and completed streams × FLOOR_CHUNKS per CPU s
+  read -r ch_s ch_cpu ch_wrk_cpu <<<"$(awk -v hz="$hz" -v n="$chunks" -v k="$FLOOR_CHUNKS" -v st="$st_n" \
+    'NR == 1 { sv = $1 / hz; printf "%.0f %.0f %.0f\n", n / $3, (sv > 0 ? n / sv : 0), (sv > 0 ? st * k / sv : 0) }' \
+    "$p.wrk.sse.m")"
+  echo "result scenario=httpfloor json_bytes=$FLOOR_JSON_BYTES chunk_bytes=$FLOOR_CHUNK_BYTES chunks_per_stream=$FLOOR_CHUNKS sse_conns=$FLOOR_SSE_CONNS" \
+    "floor_requests=$rq_n floor_requests_per_s=$rq_s floor_requests_per_cpu_s=$rq_cpu floor_req_cpu_pct=$rq_pct" \
+    "floor_req_p50_us=$(wrk_pct_us "$p.wrk.json" 50%) floor_req_p99_us=$(wrk_pct_us "$p.wrk.json" 99%)" \
+    "floor_req_wrk_cpu_pct=$rq_wrk floor_req_errors=$rq_err" \
+    "floor_streams=$st_n floor_streams_per_s=$st_s floor_chunks=$chunks floor_chunks_per_s=$ch_s" \
+    "floor_chunks_per_cpu_s=$ch_cpu floor_wrk_chunks_per_cpu_s=$ch_wrk_cpu floor_sse_cpu_pct=$st_pct" \
+    "floor_sse_wrk_cpu_pct=$st_wrk floor_sse_errors=$st_err others_cpu_pct=$((rq_oth > st_oth ? rq_oth : st_oth))"
+}
+
 args_of() { # scenario → bench_bridge_load arguments
   case $1 in
     lat1)       echo "--scenario latency --streams 1 --rate 20 --seconds 30" ;;
@@ -96,6 +213,7 @@ args_of() { # scenario → bench_bridge_load arguments
     requests)   echo "--scenario requests --clients 32 --seconds 10" ;;
     capacity)   echo "--scenario capacity --streams 10000 --hold 10 --probe-extra" ;;
     jsrelay)    echo "(tests/js/relay.mjs alone)" ;;
+    httpfloor)  echo "(bench_http_floor driven by wrk)" ;;
     *) echo "bench_bridge: unknown scenario $1" >&2; exit 2 ;;
   esac
 }
@@ -121,6 +239,8 @@ for run in $(seq 1 "$RUNS"); do
       if [ "$sc" = jsrelay ]; then
         taskset -c "$CPU_L" node "$SRC/bench/bench_bridge_jsrelay.mjs" --bridge "$BRIDGE" --relay-cpu "$CPU_B" \
           >"$out" 2>"$TMP/$sc.$run.a$a.err" &
+      elif [ "$sc" = httpfloor ]; then
+        run_httpfloor "$TMP/$sc.$run.a$a" >"$out" 2>"$TMP/$sc.$run.a$a.err" &
       else
         state=()
         [ "$HAS_STATE" = 1 ] && state=(--bridge-arg --state --bridge-arg "$TMP/$sc.$run.a$a.state.db")
@@ -250,6 +370,36 @@ printf '  inside the bridge (from /metrics histograms, bucket-interpolated): own
 printf '    p50 %s µs [%s] p99 %s µs (n %s)\n' \
   "$(fmt "$(m requests bridge_prepub_p50_us)" 1)" "$(runs requests bridge_prepub_p50_us)" \
   "$(fmt "$(m requests bridge_prepub_p99_us)" 1)" "$(m requests bridge_prepub_n)"
+
+echo
+FJ=$(m httpfloor json_bytes); FC=$(m httpfloor chunk_bytes); FK=$(m httpfloor chunks_per_stream)
+echo "== HTTP floor: the same HTTP layer serving static content of the same sizes (bench_http_floor on CPU $CPU_B, wrk on CPU $CPU_L)"
+printf '  requests: 32 keep-alive wrk clients, a %s-byte JSON answer: %s req/s [%s], per server CPU second %s [%s]\n' \
+  "$FJ" "$(fmt "$(m httpfloor floor_requests_per_s)")" "$(runs httpfloor floor_requests_per_s)" \
+  "$(fmt "$(m httpfloor floor_requests_per_cpu_s)")" "$(runs httpfloor floor_requests_per_cpu_s)"
+printf '    p50 %s µs p99 %s µs; server CPU %s%%, wrk CPU %s%%, errors %s\n' \
+  "$(fmt "$(m httpfloor floor_req_p50_us)")" "$(fmt "$(m httpfloor floor_req_p99_us)")" \
+  "$(fmt "$(m httpfloor floor_req_cpu_pct)")" "$(fmt "$(m httpfloor floor_req_wrk_cpu_pct)")" "$(runs httpfloor floor_req_errors)"
+printf '  SSE: %s wrk connections, streams of %s events of %s bytes + [DONE] (a new connection per stream):\n' \
+  "$(m httpfloor sse_conns)" "$FK" "$FC"
+printf '    chunks/s %s [%s], per server CPU second %s [%s] (%s counting completed streams × %s only)\n' \
+  "$(fmt "$(m httpfloor floor_chunks_per_s)")" "$(runs httpfloor floor_chunks_per_s)" \
+  "$(fmt "$(m httpfloor floor_chunks_per_cpu_s)")" "$(runs httpfloor floor_chunks_per_cpu_s)" \
+  "$(fmt "$(m httpfloor floor_wrk_chunks_per_cpu_s)")" "$FK"
+printf '    streams/s %s, server CPU %s%%, wrk CPU %s%%, errors %s; other processes %s%% CPU [%s]\n' \
+  "$(fmt "$(m httpfloor floor_streams_per_s)")" "$(fmt "$(m httpfloor floor_sse_cpu_pct)")" \
+  "$(fmt "$(m httpfloor floor_sse_wrk_cpu_pct)")" "$(runs httpfloor floor_sse_errors)" \
+  "$(m httpfloor others_cpu_pct)" "$(runs httpfloor others_cpu_pct)"
+RB=$(m requests requests_per_bridge_cpu_s) RF=$(m httpfloor floor_requests_per_cpu_s)
+TB=$(m throughput chunks_per_bridge_cpu_s) TF=$(m httpfloor floor_chunks_per_cpu_s)
+ratio() { # label bridge-figure floor-figure
+  printf '    %-62s %8s ÷ %8s = %s %%\n' "$1" "$(fmt "$2")" "$(fmt "$3")" "$(awk -v b="$2" -v f="$3" 'BEGIN{printf "%.1f", 100*b/f}')"
+}
+if { [ "$RB" != – ] || [ "$TB" != – ]; } && { [ "$RF" != – ] || [ "$TF" != – ]; }; then
+  echo "  the share of the bare HTTP layer's work per CPU second that the bridge does (bridge per bridge CPU s ÷ floor per server CPU s):"
+  if [ "$RB" != – ] && [ "$RF" != – ]; then ratio "short non-streaming requests (requests ÷ floor requests)" "$RB" "$RF"; fi
+  if [ "$TB" != – ] && [ "$TF" != – ]; then ratio "SSE chunks (throughput: verified chunks ÷ floor chunks)" "$TB" "$TF"; fi
+fi
 
 echo
 echo "== capacity: 10,000 idle streams"
