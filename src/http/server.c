@@ -73,10 +73,12 @@ static void on_conn_closed(uv_handle_t *h)
  * Each connection's read buffer. h2o's default prototype starts every buffer at 8 KiB, and an
  * HTTP/1 request keeps its buffer for as long as it runs (the parsed headers and the body point
  * into it), so a held SSE stream would keep 8 KiB for a request of a few hundred bytes. 4 KiB is
- * the least h2o's libuv reader asks for; a bigger request grows the buffer as before. No recycling
- * (max 0): nothing outlives its socket, and the prototype is static so no buffer outlives it.
+ * the least h2o's libuv reader asks for; a bigger request grows the buffer as before. Up to 16
+ * free 4 KiB buffers are kept for the next connections, as h2o's own prototype does (short
+ * requests would otherwise malloc and free one each); the prototype is static, so they stay
+ * reachable until exit.
  */
-static h2o_buffer_prototype_t inbuf_prototype = {.allocator = {.max = 0}, ._initial_buf = {.capacity = 4096}};
+static h2o_buffer_prototype_t inbuf_prototype = {.allocator = {.max = 16}, ._initial_buf = {.capacity = 4096}};
 
 static void on_connection(uv_stream_t *ls, int status)
 {
