@@ -50,10 +50,9 @@ struct nb_session {
     bool streaming; /* SSE headers started */
     bool cut;       /* the server cut a slow reader: write nothing more */
     char *dtag;     /* NULL on the global route */
-    char *pdtag;    /* the project's d-tag once resolved */
     nb_chat_req_t chat;
     /* resolution */
-    char *coord; /* the project's coordinate once resolved */
+    char *coord; /* the project's coordinate ("31933:<owner hex>:<dtag>") once resolved */
     char slug[NB_TENEX_MAX_SLUG + 1];
     uint8_t agent[32];
     bool continued;       /* a follow-up in a known thread */
@@ -132,14 +131,34 @@ static const uint8_t *ev_thread(const nb_session_t *s)
     return s->has_thread ? s->thread : NULL;
 }
 
+/* Our kind:1 is no longer needed (the pool has its frame, or the turn is over): only msg_id stays. */
+static void drop_msg(nb_session_t *s)
+{
+    if (s->msg == NULL) return;
+    nb_event_dispose(s->msg);
+    nb_free(s->msg);
+    s->msg = NULL;
+}
+
+/* bridge_prepublish_seconds: our own work comes in stretches (request in → a wait, a retry →
+ * REQ sent, EOSE in → publish); a stretch starts at t0 and ends at work_pause. */
+static void work_start(nb_session_t *s, uint64_t t0)
+{
+    s->work_t0_ns = t0 != 0 ? t0 : uv_hrtime();
+}
+
+static void work_pause(nb_session_t *s)
+{
+    if (s->work_t0_ns != 0) s->own_ns += uv_hrtime() - s->work_t0_ns;
+    s->work_t0_ns = 0;
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
     nb_session_t *s = h->data;
     nb_free(h);
     if (s->turn_started) nb_turn_dispose(&s->turn);
-    if (s->msg != NULL) nb_event_dispose(s->msg);
-    nb_free(s->msg);
-    nb_free(s->pdtag);
+    drop_msg(s);
     nb_free(s->coord);
     nb_chat_req_dispose(&s->chat);
     nb_buf_dispose(&s->text);
@@ -476,7 +495,10 @@ typedef struct {
 
 static void agent_names(nb_session_t *s, const uint8_t (*pks)[32], size_t n, names_t *out)
 {
-    const nb_tenex_project_t *p = s->pdtag ? nb_tenex_dir_project(s->b->dir, s->pdtag) : NULL;
+    /* the d-tag is the coordinate's third part ("31933:<owner hex>:<dtag>") */
+    const char *c = s->coord ? strchr(s->coord, ':') : NULL;
+    const char *dtag = c ? strchr(c + 1, ':') : NULL;
+    const nb_tenex_project_t *p = dtag ? nb_tenex_dir_project(s->b->dir, dtag + 1) : NULL;
     out->n = 0;
     for (size_t i = 0; i < n && out->n < NAMES_MAX; i++) {
         char *dst = out->store[out->n];
@@ -580,17 +602,29 @@ static void on_thread_eose(void *ud, nb_sub_t *sub);
  * goes on. When none has it, nothing the agent says can reach us: before the message is out
  * (on_thread_eose saw it refused everywhere) it is not published at all, and a published turn
  * ends now, instead of at a timeout with the agent's answer lost. */
+/* No relay carries the thread's subscription before the message is out: it is never sent. */
+static void refused(nb_session_t *s, const char *why)
+{
+    s->b->counters.sub_refused++;
+    failf(s, 503, "server_error", "relay_refused", "%s", why);
+}
+
 static void on_thread_closed(void *ud, nb_sub_t *sub, const char *url, const char *msg)
 {
     nb_session_t *s = ud;
     NB_WARN("chat %s: relay %s closed the thread subscription: %s", s->id, url, msg);
     if (s->closing || nb_sub_unrefused_relays(sub) > 0) return;
+    if (s->state == ST_EOSE) {
+        char why[512];
+        snprintf(
+            why, sizeof(why),
+            "the relay refused the subscription for this conversation, so the message was not sent: %s: %s",
+            url, msg);
+        refused(s, why);
+        return;
+    }
     s->b->counters.sub_refused++;
-    if (s->state == ST_EOSE)
-        failf(s, 503, "server_error", "relay_refused",
-              "the relay refused the subscription for this conversation, so the message was not sent: %s: %s",
-              url, msg);
-    else if (s->state == ST_PUBLISH || s->state == ST_STREAM)
+    if (s->state == ST_PUBLISH || s->state == ST_STREAM)
         failf(s, 502, "server_error", "relay_closed",
               "the relay closed the subscription for this conversation, so the agent's answer cannot be "
               "received: %s: %s",
@@ -656,16 +690,12 @@ static void publish(nb_session_t *s)
     s->state = ST_PUBLISH;
     s->publish_started_ms = uv_now(s->b->loop);
     int r = nb_pool_publish(s->b->pool, &s->pub, s->msg, on_published, s);
-    /* the pool has the frame: keep only the id (a held stream should not keep the text) */
-    nb_event_dispose(s->msg);
-    nb_free(s->msg);
-    s->msg = NULL;
+    drop_msg(s); /* the pool has the frame: a held stream should not keep the text */
     if (r != 0) {
         failf(s, 503, "server_error", "relay_unavailable", "cannot publish: %s", nb_strerror(r));
         return;
     }
-    if (s->work_t0_ns != 0) s->own_ns += uv_hrtime() - s->work_t0_ns;
-    s->work_t0_ns = 0;
+    work_pause(s);
     nb_hist_observe(&s->b->counters.prepublish, (double)s->own_ns / 1e9);
 }
 
@@ -677,14 +707,11 @@ static void on_thread_eose(void *ud, nb_sub_t *sub)
         /* Every relay said CLOSED: on_thread_closed, called next, fails the turn with the reason. */
         if (nb_sub_unrefused_relays(sub) == 0) return;
         /* The relays that are up refused it or went down while we waited; the others are down. */
-        s->b->counters.sub_refused++;
-        failf(s, 503, "server_error", "relay_refused",
-              "no relay carries the subscription for this conversation (the open ones refused it or "
-              "disconnected), so the message was not sent");
+        refused(s, "no relay carries the subscription for this conversation (the open ones refused it or "
+                   "disconnected), so the message was not sent");
         return;
     }
-    uint64_t t0 = nb_pool_frame_hrtime(s->b->pool); /* the EOSE's arrival */
-    s->work_t0_ns = t0 != 0 ? t0 : uv_hrtime();
+    work_start(s, nb_pool_frame_hrtime(s->b->pool)); /* from the EOSE's arrival */
     publish(s);
 }
 
@@ -855,8 +882,7 @@ static void begin_turn(nb_session_t *s, const nb_tenex_project_t *p)
     }
     s->state = ST_EOSE;
     s->eose_deadline = uv_now(b->loop) + b->cfg.eose_timeout_ms;
-    s->own_ns += uv_hrtime() - s->work_t0_ns; /* request in (or the last resolve attempt) → REQ */
-    s->work_t0_ns = 0;                        /* the wait for EOSE is not our work */
+    work_pause(s); /* request in (or the last resolve attempt) → REQ; the wait for EOSE is not ours */
     arm(s);
 }
 
@@ -929,8 +955,7 @@ static void send_boot(nb_session_t *s)
 static void wait_for(nb_session_t *s, const char *what, uint32_t ms)
 {
     uint64_t now = uv_now(s->b->loop);
-    if (s->work_t0_ns != 0) s->own_ns += uv_hrtime() - s->work_t0_ns;
-    s->work_t0_ns = 0; /* waiting is not our work: the retry starts a new stretch */
+    work_pause(s); /* waiting is not our work: the retry starts a new stretch */
     if (s->resolve_deadline == 0 || s->waiting_for != what) {
         s->resolve_deadline = now + ms;
         s->waiting_for = what;
@@ -943,7 +968,7 @@ static const char W_RELAY[] = "relay", W_PROJECTS[] = "projects", W_STARTUP[] = 
 static void resolve(nb_session_t *s)
 {
     nb_bridge_t *b = s->b;
-    if (s->work_t0_ns == 0) s->work_t0_ns = uv_hrtime(); /* a retry after a wait */
+    if (s->work_t0_ns == 0) work_start(s, 0); /* a retry after a wait */
     uint64_t now_ms = uv_now(b->loop);
     int64_t now = time(NULL);
     bool in_startup = now_ms - b->started_ms < b->cfg.startup_grace_ms;
@@ -973,8 +998,6 @@ static void resolve(nb_session_t *s)
         fail(s, &name_err);
         return;
     }
-    nb_free(s->pdtag);
-    s->pdtag = nb_strdup(dtag);
     const nb_tenex_project_t *p =
         nb_bridge_project_allowed(b, s->key, dtag) ? nb_tenex_dir_project(b->dir, dtag) : NULL;
     if (p == NULL) {
@@ -1122,7 +1145,7 @@ static void on_timer(uv_timer_t *t)
         return;
     case ST_EOSE:
         if (now >= s->eose_deadline) {
-            s->work_t0_ns = uv_hrtime();
+            work_start(s, 0);
             publish(s); /* a relay that never says EOSE must not block the turn */
         } else
             arm(s);
@@ -1163,7 +1186,7 @@ static nb_session_t *session_new(nb_bridge_t *b, int key)
     nb_session_t *s = nb_calloc(1, sizeof(*s));
     s->b = b;
     s->key = key;
-    s->work_t0_ns = uv_hrtime(); /* the request is in */
+    work_start(s, 0); /* the request is in */
     b->per_key[key].open++;
     s->counted_key = true;
     if (b->cfg.apikeys != NULL) nb_apikeys_owner(b->cfg.apikeys, nb_bridge_key_index(key), s->owner);

@@ -320,29 +320,30 @@ int nb_pool_subscribe(nb_pool_t *p, nb_sub_t **out, const nb_filter_t *filters, 
         if (r->conn.state != NB_RELAY_OPEN) continue;
         s->eose_wait[i] = 1;
         s->eose_pending++;
-        send_req(r, s);
+        send_built_req(r, s); /* p->scratch still holds the REQ built above: sending copies it */
     }
     s->eose_armed = s->eose_pending > 0;
     *out = s;
     return 0;
 }
 
-size_t nb_sub_unrefused_relays(const nb_sub_t *s)
+/* The relays where s is in one of the states of mask (bit 1 << RS_*). */
+static size_t relays_in(const nb_sub_t *s, unsigned mask)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->pool->n_relays; i++)
-        n += RS_STATE(s->rs[i]) != RS_CLOSED;
+        n += (mask >> RS_STATE(s->rs[i])) & 1u;
     return n;
+}
+
+size_t nb_sub_unrefused_relays(const nb_sub_t *s)
+{
+    return relays_in(s, ~(1u << RS_CLOSED));
 }
 
 size_t nb_sub_holding_relays(const nb_sub_t *s)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < s->pool->n_relays; i++) {
-        int st = RS_STATE(s->rs[i]);
-        n += st == RS_SENT || st == RS_LIVE || st == RS_AUTH_WAIT;
-    }
-    return n;
+    return relays_in(s, 1u << RS_SENT | 1u << RS_LIVE | 1u << RS_AUTH_WAIT);
 }
 
 const char *nb_sub_id(const nb_sub_t *s)
